@@ -1,0 +1,17 @@
+"""Write README.md from the markdown cells of nbs/index.ipynb (nbdev_readme needs Quarto, which we cannot install).
+
+`python .ci/sync_readme.py` rewrites README.md; `--check` exits 1 when README.md is out of date."""
+import json, sys
+from pathlib import Path
+
+root = Path(__file__).resolve().parent.parent
+nb = json.loads((root/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
+parts = [''.join(c['source']).strip() for c in nb['cells'] if c['cell_type'] == 'markdown']
+text = '\n\n'.join(p for p in parts if p) + '\n'
+readme = root/'README.md'
+if '--check' in sys.argv:
+    if not readme.exists() or readme.read_text(encoding='utf-8') != text:
+        sys.exit(f'{readme} is out of date with nbs/index.ipynb: run `python .ci/sync_readme.py`')
+else:
+    readme.write_text(text, encoding='utf-8')
+    print(f'wrote {readme}')
