@@ -1,0 +1,488 @@
+#!/usr/bin/env python
+"""urbanssl benchmark (issue 6): data throughput, SSL training-step throughput against lightly, and peak memory.
+
+    python benchmarks/run.py [--quick] [--out FILE.json] [--device auto|cpu|cuda]
+
+Every measurement runs in a fresh worker process (this script with `--task`), so one configuration's memory does
+not leak into the next, and peak RSS is the worker's own. Inside a worker the variants being compared are
+interleaved round by round (the order rotates each round) and the median round is reported, so that background
+load hits all of them alike.
+"""
+from __future__ import annotations
+import datetime, gc, json, os, platform, resource, shlex, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+from fastcore.script import call_parse
+
+HERE = Path(__file__).resolve().parent
+SHAPES = {'cnn': ('us8k_audio', 'audio'), 'resnet18': ('us8k_png', 'seed')}  # backbone -> (store layout, augment recipe)
+
+
+# ---------------------------------------------------------------- process measurements
+
+def proc_mb() -> dict:
+    "This process's resident set now and its peak (VmRSS, VmHWM) in MB, from /proc (getrusage as a fallback)."
+    d = {}
+    try:
+        for line in open('/proc/self/status'):
+            k, _, v = line.partition(':')
+            if k in ('VmHWM', 'VmRSS'): d[k] = int(v.split()[0]) / 1024
+    except OSError: pass
+    if 'VmHWM' not in d: d['VmHWM'] = d['VmRSS'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return dict(rss_mb=round(d['VmRSS'], 1), peak_rss_mb=round(d['VmHWM'], 1))
+
+def loadavg() -> list:
+    try: return [round(v, 2) for v in os.getloadavg()]
+    except OSError: return []
+
+def cpu_model() -> str:
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
+def machine_info(device) -> dict:
+    "Where and with what the benchmark ran."
+    import numpy, torch, torchvision
+    try: import lightly; lv = lightly.__version__
+    except ImportError: lv = None
+    info = dict(date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'), host=platform.node(),
+                platform=platform.platform(), python=platform.python_version(), cpu=cpu_model(), n_cpus=os.cpu_count(),
+                torch=torch.__version__, torchvision=torchvision.__version__, numpy=numpy.__version__, lightly=lv,
+                torch_threads=torch.get_num_threads(), torch_interop_threads=torch.get_num_interop_threads(),
+                device=str(device), gpu=None)
+    try: info['mem_total_gb'] = round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30, 1)
+    except (ValueError, OSError): pass
+    if device.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(device)
+    return info
+
+def _sync(device):
+    import torch
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+
+def timed(fn, device) -> float:
+    "Seconds `fn()` takes (the device synchronised before and after)."
+    _sync(device); t = time.perf_counter(); fn(); _sync(device)
+    return time.perf_counter() - t
+
+def interleave(fns:dict, device, warmup:int, reps:int, budget:float|None=None, max_reps:int=9) -> dict:
+    "Seconds per call of each of `fns`, called round-robin (order rotated each round); `budget` s sets the rounds."
+    names, times = list(fns), {k: [] for k in fns}
+    t0 = time.perf_counter()
+    for r in range(warmup):
+        for k in names: fns[k]()
+    if budget is not None and warmup:   # as many timed rounds as fit in `budget`, at least `reps`
+        per_round = (time.perf_counter() - t0) / warmup
+        reps = max(reps, min(max_reps, int(budget / max(per_round, 1e-9))))
+    for r in range(reps):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for k in order: times[k].append(timed(fns[k], device))
+    return times
+
+def med(xs): return statistics.median(xs) if xs else float('nan')
+
+
+# ---------------------------------------------------------------- (a) data throughput
+
+class SeedStyleDataset:
+    "The seed notebook's input path: open each PNG with PIL and apply torchvision per-sample transforms, two views."
+    def __init__(self, files, size:int):
+        from torchvision import transforms as T
+        self.files = list(files)
+        self.tf = T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(),
+                             T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), T.RandomGrayscale(0.2), T.ToTensor()])
+    def __len__(self): return len(self.files)
+    def __getitem__(self, i):
+        from PIL import Image
+        with Image.open(self.files[i]) as im: im = im.convert('RGB')
+        return self.tf(im), self.tf(im)
+
+def seed_loader(store, batch:int, workers:int):
+    import torch
+    files = [str(store.root/f) for f in store.meta['file']]
+    return torch.utils.data.DataLoader(SeedStyleDataset(files, store.cfg.image_size), batch_size=batch, shuffle=True,
+                                       num_workers=workers, persistent_workers=workers > 0, drop_last=True)
+
+def seed_epoch(loader, device) -> int:
+    "One epoch of the seed-style pipeline, both views moved to `device`; returns the number of samples."
+    n = 0
+    for v1, v2 in loader:
+        v1, v2 = v1.to(device, non_blocking=True), v2.to(device, non_blocking=True)
+        n += len(v1)
+    return n
+
+def ours_epoch(store, aug, g, batch:int, seed:int, device) -> int:
+    "One epoch of our pipeline: batches by indexing the cached store, two augmented views on `device`."
+    import numpy as np
+    from urbanssl.train import epoch_batches, fetch
+    n = 0
+    for b in epoch_batches(np.arange(len(store)), batch, seed):
+        xb = fetch(store.x, b, device)
+        v1, v2 = aug(xb, generator=g), aug(xb, generator=g)
+        n += len(b)
+    return n
+
+def task_data(t:dict) -> dict:
+    "First load (decode) of the PNG store, then ours vs seed-style steady-state epochs, interleaved."
+    import torch
+    from urbanssl.augment import make_augment
+    from urbanssl.data import load_store
+    from urbanssl.train import get_device
+    device = get_device(t['device'])
+    out = {}
+    with tempfile.TemporaryDirectory(prefix='urbanssl-bench-cache-') as cache:
+        tt = time.perf_counter(); store = load_store(t['root'], cache_dir=cache, progress=False)
+        out['first_load_s'] = time.perf_counter() - tt
+        tt = time.perf_counter(); store = load_store(t['root'], cache_dir=cache, progress=False)
+        out['cached_open_s'] = time.perf_counter() - tt
+        out.update(n_files=len(store), item_shape=list(store.x.shape[1:]), store_dtype=str(store.x.dtype),
+                   first_load_files_per_s=len(store) / out['first_load_s'])
+        aug, g = make_augment('seed'), torch.Generator(device).manual_seed(0)
+        loader = seed_loader(store, t['batch'], t['workers'])
+        ep = iter(range(10**9))
+        def ours():   # enough epochs for >= min_time seconds
+            n, tt = 0, time.perf_counter()
+            while True:
+                n += ours_epoch(store, aug, g, t['batch'], next(ep), device); _sync(device)
+                if time.perf_counter() - tt >= t['min_time']: return n / (time.perf_counter() - tt)
+        def seed():
+            tt = time.perf_counter(); n = seed_epoch(loader, device); _sync(device)
+            return n / (time.perf_counter() - tt)
+        ours(); seed()   # warm-up: page cache, worker start-up, kernels
+        rounds = {'ours': [], 'seed': []}
+        for r in range(t['rounds']):
+            for k, f in ([('ours', ours), ('seed', seed)] if r % 2 == 0 else [('seed', seed), ('ours', ours)]):
+                rounds[k].append(f())
+        del loader
+    out.update(ours_samples_per_s=med(rounds['ours']), seed_samples_per_s=med(rounds['seed']), rounds=rounds)
+    out['speedup'] = out['ours_samples_per_s'] / out['seed_samples_per_s']
+    return out
+
+def task_data_mem(t:dict) -> dict:
+    "Peak memory of two epochs of one data pipeline (ours from the cached store, or seed-style)."
+    import torch
+    from urbanssl.augment import make_augment
+    from urbanssl.data import load_store
+    from urbanssl.train import get_device
+    device = get_device(t['device'])
+    store = load_store(t['root'], cache_dir=t['cache'], progress=False)
+    base = proc_mb()
+    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
+    if t['pipeline'] == 'ours':
+        aug, g = make_augment('seed'), torch.Generator(device).manual_seed(0)
+        for e in range(2): ours_epoch(store, aug, g, t['batch'], e, device)
+    else:
+        loader = seed_loader(store, t['batch'], t['workers'])
+        for e in range(2): seed_epoch(loader, device)
+        del loader; gc.collect()
+    out = dict(base_rss_mb=base['rss_mb'], **proc_mb())
+    out['worker_peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1) if t['pipeline'] == 'seed' and t['workers'] else None
+    if device.type == 'cuda': out['cuda_peak_mb'] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
+# ---------------------------------------------------------------- (b) training steps
+
+def lightly_models():
+    "lightly's SimCLR and BYOL, assembled as in lightly's examples (examples/pytorch/simclr.py, byol.py)."
+    import copy, torch.nn as nn
+    from lightly.models.modules.heads import SimCLRProjectionHead, BYOLProjectionHead, BYOLPredictionHead
+    from lightly.models.utils import deactivate_requires_grad
+
+    class LightlySimCLR(nn.Module):
+        def __init__(self, backbone, feat_dim, hidden_dim, out_dim):
+            super().__init__()
+            self.backbone = backbone   # urbanssl.SimCLR's head is Linear-ReLU-Linear: lightly's v1 head without BN
+            self.projection_head = SimCLRProjectionHead(feat_dim, hidden_dim, out_dim, batch_norm=False)
+        def forward(self, x): return self.projection_head(self.backbone(x).flatten(start_dim=1))
+
+    class LightlyBYOL(nn.Module):
+        def __init__(self, backbone, feat_dim, hidden_dim, out_dim):
+            super().__init__()
+            self.backbone = backbone
+            self.projection_head = BYOLProjectionHead(feat_dim, hidden_dim, out_dim)
+            self.prediction_head = BYOLPredictionHead(out_dim, hidden_dim, out_dim)
+            self.backbone_momentum = copy.deepcopy(self.backbone)
+            self.projection_head_momentum = copy.deepcopy(self.projection_head)
+            deactivate_requires_grad(self.backbone_momentum)
+            deactivate_requires_grad(self.projection_head_momentum)
+        def forward(self, x): return self.prediction_head(self.projection_head(self.backbone(x).flatten(start_dim=1)))
+        def forward_momentum(self, x):
+            return self.projection_head_momentum(self.backbone_momentum(x).flatten(start_dim=1)).detach()
+    return LightlySimCLR, LightlyBYOL
+
+class Bench:
+    "Builds the step functions of one (backbone, batch) configuration on one store."
+    def __init__(self, t:dict):
+        import numpy as np, torch
+        from urbanssl.augment import make_augment
+        from urbanssl.data import load_store, fold_split
+        from urbanssl.train import get_device
+        self.t, self.device = t, get_device(t['device'])
+        self.store = load_store(t['root'], cache_dir=t['cache'], progress=False)
+        self.x, self.B, self.recipe = self.store.x, t['batch'], SHAPES[t['backbone']][1]
+        self.train_idx, self.test_idx = fold_split(self.store, 1)
+        if len(self.train_idx) < self.B: raise ValueError(f"{t['root']}: {len(self.train_idx)} training clips < batch {self.B}")
+        self.rng = np.random.default_rng(0)
+        self.augment = make_augment(self.recipe)
+        self.g = torch.Generator(self.device).manual_seed(0)
+        self.fmt = torch.channels_last if self.device.type == 'cuda' else torch.preserve_format
+
+    def idx(self): return self.rng.choice(self.train_idx, self.B, replace=False)
+    def views(self):
+        from urbanssl.train import fetch
+        xb = fetch(self.x, self.idx(), self.device)
+        return self.augment(xb, generator=self.g), self.augment(xb, generator=self.g)
+
+    def config(self, method:str) -> dict:
+        from urbanssl.train import make_config
+        cfg = make_config(method, 'linear', backbone=self.t['backbone'], augment=self.recipe, batch_size=self.B)
+        return dict(cfg, in_chans=int(self.x.shape[1]))
+
+    def ours(self, method:str):
+        "One training step exactly as urbanssl.train runs it: `ssl_epoch` over one batch of indices."
+        from urbanssl.train import FoldTrainer, ssl_epoch
+        cfg = self.config(method)
+        tr = FoldTrainer(self.x, self.store.labels, self.train_idx, self.test_idx, cfg, 1, self.store.class_names,
+                         device=self.device, progress=False)
+        opt, scaler = tr.optimizer(tr.ssl, cfg['lr'])
+        ema, it = tr.ema(0, 1000), iter(range(10**9))
+        return lambda: ssl_epoch(tr.ssl, self.x, self.idx(), tr.augment, opt, self.B, next(it), self.device, scaler, ema)
+
+    def lightly(self, method:str):
+        "An equivalent step from lightly's parts, fed by the same store indexing and augment module."
+        import torch
+        from lightly.loss import NTXentLoss, NegativeCosineSimilarity
+        from lightly.models.utils import update_momentum
+        from urbanssl.backbone import create_backbone
+        from urbanssl.train import derive_seed, autocast_for, make_scaler
+        cfg, dev = self.config(method), self.device
+        torch.manual_seed(derive_seed(cfg['seed'], 'init'))
+        bb, feat = create_backbone(cfg['backbone'], cfg['in_chans'])
+        LSimCLR, LBYOL = lightly_models()
+        model = (LSimCLR if method == 'simclr' else LBYOL)(bb, feat, cfg['hidden_dim'], cfg['out_dim']).to(dev, memory_format=self.fmt)
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg['lr'], weight_decay=cfg['weight_decay'])
+        scaler = make_scaler(dev)
+        crit = NTXentLoss(temperature=cfg['temperature']) if method == 'simclr' else NegativeCosineSimilarity()
+        def step():
+            x0, x1 = self.views()
+            with autocast_for(dev):
+                if method == 'simclr': loss = crit(model(x0), model(x1))
+                else:
+                    update_momentum(model.backbone, model.backbone_momentum, m=cfg['tau'])
+                    update_momentum(model.projection_head, model.projection_head_momentum, m=cfg['tau'])
+                    p0, z0 = model(x0), model.forward_momentum(x0)
+                    p1, z1 = model(x1), model.forward_momentum(x1)
+                    loss = 0.5 * (crit(p0, z1) + crit(p1, z0))
+            scaler.scale(loss.float()).backward(); scaler.step(opt); scaler.update(); opt.zero_grad()
+        return step
+
+    def backbone(self):
+        import torch
+        from urbanssl.backbone import create_backbone
+        cfg = self.config('simclr')
+        bb = create_backbone(cfg['backbone'], cfg['in_chans'])[0].to(self.device, memory_format=self.fmt)
+        xx = torch.rand(2 * self.B, *self.x.shape[1:], device=self.device).contiguous(memory_format=self.fmt)
+        return bb, xx
+
+    def floor(self):
+        "The backbone's forward and backward alone on the two views (2B inputs, already on the device)."
+        from urbanssl.train import autocast_for
+        bb, xx = self.backbone()
+        def step():
+            bb.zero_grad(set_to_none=True)
+            with autocast_for(self.device): y = bb(xx)
+            y.float().sum().backward()
+        return step
+
+    def target_forward(self):
+        "The backbone's forward alone, no gradient, on the two views: the extra backbone work of BYOL's target."
+        import torch
+        from urbanssl.train import autocast_for
+        bb, xx = self.backbone()
+        def step():
+            with torch.no_grad(), autocast_for(self.device): bb(xx)
+        return step
+
+    def data(self):
+        "Our data part alone: store indexing and the two augmented views."
+        return lambda: self.views()
+
+    def make(self, variant:str):
+        if variant in ('floor', 'fwd', 'data'): return {'floor': self.floor, 'fwd': self.target_forward, 'data': self.data}[variant]()
+        method, impl = variant.split('_')
+        return getattr(self, impl)(method)
+
+def task_steps(t:dict) -> dict:
+    "Seconds per step of every variant of one (backbone, batch), interleaved."
+    import torch
+    b = Bench(t)
+    fns = {v: b.make(v) for v in t['variants']}
+    times = interleave(fns, b.device, t['warmup'], t['reps'], t['budget'], t['max_reps'])
+    return dict(times=times, input_shape=list(b.x.shape[1:]), recipe=b.recipe, n_store=len(b.store))
+
+def task_step_mem(t:dict) -> dict:
+    "Peak memory of one variant alone over two steps, in a fresh process."
+    import torch
+    b = Bench(t)
+    f = b.make(t['variant'])
+    base = proc_mb()
+    if b.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(b.device)
+    for _ in range(2): f()
+    _sync(b.device)
+    out = dict(base_rss_mb=base['rss_mb'], **proc_mb())
+    if b.device.type == 'cuda': out['cuda_peak_mb'] = round(torch.cuda.max_memory_allocated(b.device) / 2**20, 1)
+    return out
+
+TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=task_step_mem)
+
+
+# ---------------------------------------------------------------- driver
+
+def run_task(task:dict, verbose:bool=True) -> dict:
+    "Run one task in a fresh worker process and return its result."
+    cmd = [sys.executable, str(Path(__file__).resolve()), '--task', json.dumps(task)]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
+    if p.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark task {task['kind']} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+    if verbose: print(f"  [{task['kind']} {task.get('backbone', '')} {task.get('batch', '')} {task.get('variant', task.get('pipeline', ''))}"
+                      f" {time.perf_counter() - t0:.0f}s, load {loadavg()[0] if loadavg() else '?'}]", flush=True)
+    return json.loads(lines[-1][len('RESULT '):])
+
+def prepare_data(data_dir:Path, n_per_class:int) -> dict:
+    "Synthetic datasets in the Kaggle PNG layout and the audio layout, and their cached stores (built once, reused)."
+    from urbanssl.synth import make_synthetic
+    from urbanssl.data import load_store
+    out, cache = {}, data_dir/'stores'
+    for layout in ('us8k_png', 'us8k_audio'):
+        t0 = time.perf_counter()
+        root = make_synthetic(data_dir/f"{layout}-{n_per_class}", n_per_class=n_per_class, layout=layout, progress=False)
+        store = load_store(root, cache_dir=cache, progress=False)
+        out[layout] = dict(root=str(root), n=len(store), item_shape=list(store.x.shape[1:]), prepare_s=round(time.perf_counter() - t0, 1))
+    return dict(cache=str(cache), **out)
+
+def step_rows(res:dict, mem:dict, backbone:str, batch:int, methods) -> list:
+    "One result row per method from the interleaved times of one (backbone, batch)."
+    tm = {k: med(v) for k, v in res['times'].items()}
+    rows = []
+    for m in methods:
+        ours, light, floor, fwd = tm[f'{m}_ours'], tm[f'{m}_lightly'], tm['floor'], tm.get('fwd', float('nan'))
+        row = dict(method=m, backbone=backbone, batch=batch, input_shape=res['input_shape'], augment=res['recipe'],
+                   ours_ms=1e3 * ours, lightly_ms=1e3 * light, floor_ms=1e3 * floor, data_ms=1e3 * tm.get('data', float('nan')),
+                   target_fwd_ms=1e3 * fwd, ours_samples_per_s=batch / ours, lightly_samples_per_s=batch / light,
+                   floor_samples_per_s=batch / floor, ours_vs_lightly=light / ours, ours_over_floor=ours / floor - 1,
+                   rounds=len(res['times'][f'{m}_ours']))
+        # per-round ratios show whether the comparison is inside the noise
+        r = [l / o for o, l in zip(res['times'][f'{m}_ours'], res['times'][f'{m}_lightly'])]
+        row['ours_vs_lightly_range'] = [min(r), max(r)]
+        if m == 'byol':  # BYOL's target network adds a backbone forward that no implementation can skip
+            row['method_floor_ms'] = 1e3 * (floor + fwd)
+            row['ours_over_method_floor'] = ours / (floor + fwd) - 1
+        row['memory'] = {k: mem.get((backbone, batch, v)) for k, v in
+                         (('ours', f'{m}_ours'), ('lightly', f'{m}_lightly'), ('floor', 'floor'))}
+        row['times_ms'] = {k: [round(1e3 * s, 2) for s in res['times'][k]] for k in (f'{m}_ours', f'{m}_lightly', 'floor')}
+        rows.append(row)
+    return rows
+
+def fmt_table(rows:list, cols:list) -> str:
+    "A plain text table of `rows` (dicts) with `cols` as (header, key or function, format)."
+    cells = [[h for h, _, _ in cols]]
+    for r in rows:
+        cells.append([(f.format(k(r) if callable(k) else r.get(k)) if (k(r) if callable(k) else r.get(k)) is not None else '-')
+                      for _, k, f in cols])
+    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    lines = ['  '.join(c.rjust(w[i]) for i, c in enumerate(row)) for row in cells]
+    return '\n'.join([lines[0], '  '.join('-' * x for x in w), *lines[1:]])
+
+def report(res:dict) -> str:
+    "The printed summary of a results dict."
+    m, d, out = res['meta'], res['data'], []
+    out.append(f"urbanssl benchmark, {m['date']}: {m['device']} ({m['gpu'] or m['cpu']}), {m['n_cpus']} CPUs, "
+               f"torch {m['torch']} ({m['torch_threads']} threads), lightly {m['lightly']}; "
+               f"load average before {m['loadavg_before']}, after {m['loadavg_after']}; {m['duration_s']:.0f} s")
+    out.append(f"\n(a) Data throughput, {d['n_files']} synthetic Kaggle PNGs -> {d['item_shape']}, batch {d['batch']}, two views, "
+               f"seed-style DataLoader num_workers={d['workers']}")
+    out.append(fmt_table([
+        dict(p='ours: cached store -> indexing -> make_augment("seed") x2', s=d['ours_samples_per_s'], m=(d['memory']['ours'] or {}).get('peak_rss_mb')),
+        dict(p='seed-style: PIL open + torchvision transforms x2, DataLoader', s=d['seed_samples_per_s'], m=(d['memory']['seed'] or {}).get('peak_rss_mb'))],
+        [('pipeline', 'p', '{}'), ('samples/s', 's', '{:.0f}'), ('peak RSS MB', 'm', '{:.0f}')]))
+    out.append(f"speed-up {d['speedup']:.1f}x (target >= 10x: {'met' if d['speedup'] >= 10 else 'MISSED'}); "
+               f"first load (decode) {d['first_load_s']:.2f} s ({d['first_load_files_per_s']:.0f} files/s), cached reopen {d['cached_open_s']:.3f} s")
+    out.append("\n(b) SSL training step, samples/s (median of interleaved rounds); floor = backbone forward+backward on both views")
+    cols = [('method', 'method', '{}'), ('backbone', 'backbone', '{}'), ('input', lambda r: 'x'.join(map(str, r['input_shape'])), '{}'),
+            ('batch', 'batch', '{}'), ('ours', 'ours_samples_per_s', '{:.1f}'), ('lightly', 'lightly_samples_per_s', '{:.1f}'),
+            ('floor', 'floor_samples_per_s', '{:.1f}'), ('ours/lightly', 'ours_vs_lightly', '{:.2f}x'),
+            ('over floor', 'ours_over_floor', '{:+.0%}'), ('over floor+target fwd', 'ours_over_method_floor', '{:+.0%}'),
+            ('data ms', 'data_ms', '{:.0f}'), ('rounds', 'rounds', '{}')]
+    out.append(fmt_table(res['steps'], cols))
+    mem = lambda v, k: (lambda r: (r['memory'][v] or {}).get(k))
+    key = 'cuda_peak_mb' if m['device'].startswith('cuda') else 'peak_rss_mb'
+    out.append(f"\n(c) Peak memory, MB ({'torch.cuda.max_memory_allocated' if key == 'cuda_peak_mb' else 'peak RSS, VmHWM'} "
+               "of a fresh process running two steps of one variant)")
+    out.append(fmt_table(res['steps'], cols[:4] + [('ours', mem('ours', key), '{:.0f}'), ('lightly', mem('lightly', key), '{:.0f}'),
+                                                   ('floor', mem('floor', key), '{:.0f}')]))
+    t = res['targets']
+    out.append(f"\nTargets: data >= 10x: {t['data_10x']}; steps >= lightly: {t['steps_vs_lightly']}; within 15% of floor: {t['steps_within_15pct']}")
+    return '\n'.join(out)
+
+def targets(res:dict) -> dict:
+    rows = res['steps']
+    tag = lambda r: f"{r['method']}/{r['backbone']}/{r['batch']}"
+    return dict(data_10x=res['data']['speedup'] >= 10,
+                steps_vs_lightly={tag(r): r['ours_vs_lightly'] >= 1 for r in rows},
+                steps_within_15pct={tag(r): r['ours_over_floor'] <= 0.15 for r in rows})
+
+@call_parse
+def main(quick:bool=False,                # reduced set (cnn at batch 32 and 128, resnet18 at batch 32), fewer rounds: < ~2 min
+         out:str=None,                    # results JSON (default benchmarks/results-{device}.json, -quick when --quick)
+         device:str='auto',               # auto, cpu or cuda
+         data_dir:str=None,               # where the synthetic datasets and their stores are kept (default: temp dir)
+         workers:int=2,                   # DataLoader num_workers of the seed-style pipeline
+         no_memory:bool=False,            # skip the peak-memory processes (one extra process per variant)
+         task:str=None,                   # internal: run one measurement (JSON) in this process and print its result
+        ):
+    "Benchmark the data path and SSL training steps against a seed-style pipeline, lightly and the backbone alone."
+    if task is not None:
+        t = json.loads(task)
+        print('RESULT ' + json.dumps(TASKS[t['kind']](t)), flush=True)
+        return
+    memory = not no_memory
+    from urbanssl.train import get_device
+    t_start, load0 = time.perf_counter(), loadavg()
+    dev = get_device(device)
+    data_dir = Path(data_dir or Path(tempfile.gettempdir())/'urbanssl-bench').expanduser()
+    meta = dict(machine_info(dev), command='python benchmarks/run.py ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
+                quick=quick, loadavg_before=load0)
+    print(f"urbanssl benchmark on {meta['device']} ({meta['gpu'] or meta['cpu']}), load average {load0}", flush=True)
+    print(f"preparing synthetic data in {data_dir} (generated once, then reused)", flush=True)
+    prep = prepare_data(data_dir, 2)
+    base = dict(device=str(dev), cache=prep['cache'])
+
+    # (a) data throughput
+    png = prep['us8k_png']['root']
+    dcfg = dict(base, root=png, batch=32, workers=workers, rounds=2 if quick else 4, min_time=0.5 if quick else 1.0)
+    data = dict(run_task(dict(dcfg, kind='data')), batch=32, workers=workers)
+    data['memory'] = {p: run_task(dict(dcfg, kind='data_mem', pipeline=p)) if memory else None for p in ('ours', 'seed')}
+
+    # (b) training steps, (c) their memory
+    methods = ('simclr', 'byol')
+    configs = [('cnn', 32), ('cnn', 128), ('resnet18', 32)] + ([] if quick else [('resnet18', 128)])
+    variants = [f'{m}_{i}' for m in methods for i in ('ours', 'lightly')] + ['floor', 'fwd', 'data']
+    steps, mem = [], {}
+    for bb, B in configs:
+        scfg = dict(base, root=prep[SHAPES[bb][0]]['root'], backbone=bb, batch=B)
+        res = run_task(dict(scfg, kind='steps', variants=variants, warmup=1 if quick or bb == 'resnet18' else 2,
+                            reps=2 if quick else 3, budget=8 if quick else 60, max_reps=5 if quick else 9))
+        if memory and not (quick and bb == 'resnet18'):
+            for v in variants[:5]: mem[(bb, B, v)] = run_task(dict(scfg, kind='step_mem', variant=v))
+        steps += step_rows(res, mem, bb, B, methods)
+
+    res = dict(meta=meta, data=data, steps=steps, datasets=prep)
+    meta.update(loadavg_after=loadavg(), duration_s=time.perf_counter() - t_start)
+    res['targets'] = targets(res)
+    out = Path(out or HERE/f"results-{dev.type}{'-quick' if quick else ''}.json")
+    out.write_text(json.dumps(res, indent=1))
+    print('\n' + report(res))
+    print(f"\nwrote {out}")
