@@ -9,7 +9,7 @@ interleaved round by round (the order rotates each round) and the median round i
 load hits all of them alike.
 """
 from __future__ import annotations
-import datetime, gc, json, os, platform, resource, shlex, statistics, subprocess, sys, tempfile, time
+import ctypes, datetime, gc, json, os, platform, resource, shlex, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 from fastcore.script import call_parse
 
@@ -56,6 +56,41 @@ def machine_info(device) -> dict:
     if device.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(device)
     return info
 
+TCK = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
+
+def cpu_busy_s() -> float:
+    "CPU seconds all processes of the machine have used (from /proc/stat; 0 where it is missing)."
+    try: v = [int(x) for x in open('/proc/stat').readline().split()[1:9]]
+    except (OSError, ValueError): return 0.
+    return (sum(v) - v[3] - v[4]) / TCK   # all but idle and iowait
+
+def own_cpu_s() -> float:
+    "CPU seconds used by this process and its children (live DataLoader workers included)."
+    t, me, live = os.times(), os.getpid(), 0
+    for d in Path('/proc').glob('[0-9]*'):
+        try:
+            f = (d/'stat').read_text().rsplit(')', 1)[1].split()
+            if int(f[1]) == me: live += int(f[11]) + int(f[12])
+        except (OSError, ValueError, IndexError): pass
+    return t.user + t.system + t.children_user + t.children_system + live / TCK
+
+class Foreign:
+    "Average CPU cores used by other processes between `start()` and `stop()`: how disturbed a measurement was."
+    def start(self): self.c = (time.perf_counter(), cpu_busy_s(), own_cpu_s()); return self
+    def stop(self) -> float:
+        w, b, o = self.c
+        return max(0., ((cpu_busy_s() - b) - (own_cpu_s() - o)) / max(time.perf_counter() - w, 1e-9))
+
+QUIET = 0.15   # a round is quiet when other processes used less than this many cores on average during it
+
+def wait_quiet(max_wait:float, window:float=1.0) -> float:
+    "Wait (at most `max_wait` s) for a `window` during which other processes use < QUIET cores; returns seconds waited."
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait:
+        f = Foreign().start(); time.sleep(window)
+        if f.stop() < QUIET: break
+    return time.perf_counter() - t0
+
 def _sync(device):
     import torch
     if device.type == 'cuda': torch.cuda.synchronize(device)
@@ -65,21 +100,26 @@ def timed(fn, device) -> float:
     _sync(device); t = time.perf_counter(); fn(); _sync(device)
     return time.perf_counter() - t
 
-def interleave(fns:dict, device, warmup:int, reps:int, budget:float|None=None, max_reps:int=9) -> dict:
-    "Seconds per call of each of `fns`, called round-robin (order rotated each round); `budget` s sets the rounds."
-    names, times = list(fns), {k: [] for k in fns}
-    t0 = time.perf_counter()
+def interleave(fns:dict, device, warmup:int, reps:int, max_time:float, max_rounds:int=30) -> dict:
+    "Seconds per call of each of `fns`, called round-robin (order rotated each round), and each round's foreign load."
+    names, times, foreign = list(fns), {k: [] for k in fns}, []
     for r in range(warmup):
         for k in names: fns[k]()
-    if budget is not None and warmup:   # as many timed rounds as fit in `budget`, at least `reps`
-        per_round = (time.perf_counter() - t0) / warmup
-        reps = max(reps, min(max_reps, int(budget / max(per_round, 1e-9))))
-    for r in range(reps):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for k in order: times[k].append(timed(fns[k], device))
-    return times
+    t0 = time.perf_counter()
+    # at least `reps` rounds; more (up to `max_time` s) until `reps` of them ran without other processes on the CPU
+    while len(foreign) < reps or (sum(f < QUIET for f in foreign) < reps and time.perf_counter() - t0 < max_time
+                                  and len(foreign) < max_rounds):
+        r, f = len(foreign), Foreign().start()
+        for k in names[r % len(names):] + names[:r % len(names)]: times[k].append(timed(fns[k], device))
+        foreign.append(f.stop())
+    return dict(times=times, foreign=foreign)
 
 def med(xs): return statistics.median(xs) if xs else float('nan')
+
+def quiet_median(xs:list, foreign:list) -> tuple:
+    "Median of the quiet rounds' values when at least 2 rounds were quiet, else of all rounds; and which it was."
+    q = [x for x, f in zip(xs, foreign) if f < QUIET]
+    return (med(q), 'quiet') if len(q) >= 2 else (med(xs), 'all')
 
 
 # ---------------------------------------------------------------- (a) data throughput
@@ -149,13 +189,16 @@ def task_data(t:dict) -> dict:
             tt = time.perf_counter(); n = seed_epoch(loader, device); _sync(device)
             return n / (time.perf_counter() - tt)
         ours(); seed()   # warm-up: page cache, worker start-up, kernels
-        rounds = {'ours': [], 'seed': []}
-        for r in range(t['rounds']):
-            for k, f in ([('ours', ours), ('seed', seed)] if r % 2 == 0 else [('seed', seed), ('ours', ours)]):
+        rounds, foreign, t0 = {'ours': [], 'seed': []}, [], time.perf_counter()
+        while len(foreign) < t['rounds'] or (sum(f < QUIET for f in foreign) < t['rounds']
+                                             and time.perf_counter() - t0 < t['max_time'] and len(foreign) < 20):
+            fl = Foreign().start()
+            for k, f in ([('ours', ours), ('seed', seed)] if len(foreign) % 2 == 0 else [('seed', seed), ('ours', ours)]):
                 rounds[k].append(f())
+            foreign.append(fl.stop())
         del loader
-    out.update(ours_samples_per_s=med(rounds['ours']), seed_samples_per_s=med(rounds['seed']), rounds=rounds)
-    out['speedup'] = out['ours_samples_per_s'] / out['seed_samples_per_s']
+    (o, sel), (sd, _) = quiet_median(rounds['ours'], foreign), quiet_median(rounds['seed'], foreign)
+    out.update(ours_samples_per_s=o, seed_samples_per_s=sd, speedup=o / sd, rounds=rounds, foreign=foreign, rounds_used=sel)
     return out
 
 def task_data_mem(t:dict) -> dict:
@@ -318,20 +361,33 @@ def task_steps(t:dict) -> dict:
     import torch
     b = Bench(t)
     fns = {v: b.make(v) for v in t['variants']}
-    times = interleave(fns, b.device, t['warmup'], t['reps'], t['budget'], t['max_reps'])
-    return dict(times=times, input_shape=list(b.x.shape[1:]), recipe=b.recipe, n_store=len(b.store))
+    res = interleave(fns, b.device, t['warmup'], t['reps'], t['max_time'])
+    return dict(res, input_shape=list(b.x.shape[1:]), recipe=b.recipe, n_store=len(b.store))
+
+def reset_peak() -> bool:
+    "Free what can be freed, then restart the peak-RSS count (VmHWM) from the current RSS; False where Linux cannot."
+    gc.collect()
+    try: ctypes.CDLL('libc.so.6').malloc_trim(0)   # give freed heap memory back to the OS
+    except (OSError, AttributeError): pass
+    try:
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+        return True
+    except OSError: return False
 
 def task_step_mem(t:dict) -> dict:
-    "Peak memory of one variant alone over two steps, in a fresh process."
+    "Peak memory of each variant over two steps: built, run and freed one after another, the peak reset in between."
     import torch
-    b = Bench(t)
-    f = b.make(t['variant'])
-    base = proc_mb()
-    if b.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(b.device)
-    for _ in range(2): f()
-    _sync(b.device)
-    out = dict(base_rss_mb=base['rss_mb'], **proc_mb())
-    if b.device.type == 'cuda': out['cuda_peak_mb'] = round(torch.cuda.max_memory_allocated(b.device) / 2**20, 1)
+    b, out = Bench(t), {}
+    cuda = b.device.type == 'cuda'
+    for v in t['variants']:   # ours before lightly: lightly's own import then counts for lightly only
+        ok = reset_peak()
+        if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(b.device)
+        base, f = proc_mb(), b.make(v)
+        for _ in range(2): f()
+        _sync(b.device)
+        out[v] = dict(base_rss_mb=base['rss_mb'], **proc_mb(), peak_reset=ok)
+        if cuda: out[v]['cuda_peak_mb'] = round(torch.cuda.max_memory_allocated(b.device) / 2**20, 1)
+        del f
     return out
 
 TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=task_step_mem)
@@ -347,7 +403,7 @@ def run_task(task:dict, verbose:bool=True) -> dict:
     lines = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
     if p.returncode != 0 or not lines:
         raise RuntimeError(f"benchmark task {task['kind']} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
-    if verbose: print(f"  [{task['kind']} {task.get('backbone', '')} {task.get('batch', '')} {task.get('variant', task.get('pipeline', ''))}"
+    if verbose: print(f"  [{task['kind']} {task.get('backbone', '')} {task.get('batch', '')} {task.get('pipeline', '')}"
                       f" {time.perf_counter() - t0:.0f}s, load {loadavg()[0] if loadavg() else '?'}]", flush=True)
     return json.loads(lines[-1][len('RESULT '):])
 
@@ -365,7 +421,10 @@ def prepare_data(data_dir:Path, n_per_class:int) -> dict:
 
 def step_rows(res:dict, mem:dict, backbone:str, batch:int, methods) -> list:
     "One result row per method from the interleaved times of one (backbone, batch)."
-    tm = {k: med(v) for k, v in res['times'].items()}
+    fg = res['foreign']
+    tm = {k: quiet_median(v, fg)[0] for k, v in res['times'].items()}
+    used = quiet_median(fg, fg)[1]
+    quiet = [f < QUIET for f in fg] if used == 'quiet' else [True] * len(fg)
     rows = []
     for m in methods:
         ours, light, floor, fwd = tm[f'{m}_ours'], tm[f'{m}_lightly'], tm['floor'], tm.get('fwd', float('nan'))
@@ -373,10 +432,11 @@ def step_rows(res:dict, mem:dict, backbone:str, batch:int, methods) -> list:
                    ours_ms=1e3 * ours, lightly_ms=1e3 * light, floor_ms=1e3 * floor, data_ms=1e3 * tm.get('data', float('nan')),
                    target_fwd_ms=1e3 * fwd, ours_samples_per_s=batch / ours, lightly_samples_per_s=batch / light,
                    floor_samples_per_s=batch / floor, ours_vs_lightly=light / ours, ours_over_floor=ours / floor - 1,
-                   rounds=len(res['times'][f'{m}_ours']))
-        # per-round ratios show whether the comparison is inside the noise
-        r = [l / o for o, l in zip(res['times'][f'{m}_ours'], res['times'][f'{m}_lightly'])]
-        row['ours_vs_lightly_range'] = [min(r), max(r)]
+                   rounds=len(fg), quiet_rounds=sum(f < QUIET for f in fg), rounds_used=used,
+                   foreign_cores=[round(f, 2) for f in fg])
+        # paired per-round ratios (same round, same load) show whether the comparison is inside the noise
+        r = [l / o for o, l, q in zip(res['times'][f'{m}_ours'], res['times'][f'{m}_lightly'], quiet) if q]
+        row['ours_vs_lightly_paired'] = [round(min(r), 3), round(med(r), 3), round(max(r), 3)]
         if m == 'byol':  # BYOL's target network adds a backbone forward that no implementation can skip
             row['method_floor_ms'] = 1e3 * (floor + fwd)
             row['ours_over_method_floor'] = ours / (floor + fwd) - 1
@@ -401,21 +461,24 @@ def report(res:dict) -> str:
     m, d, out = res['meta'], res['data'], []
     out.append(f"urbanssl benchmark, {m['date']}: {m['device']} ({m['gpu'] or m['cpu']}), {m['n_cpus']} CPUs, "
                f"torch {m['torch']} ({m['torch_threads']} threads), lightly {m['lightly']}; "
-               f"load average before {m['loadavg_before']}, after {m['loadavg_after']}; {m['duration_s']:.0f} s")
+               f"load average before {m['loadavg_before']}, after {m['loadavg_after']}; other processes used "
+               f"{m['foreign_cores_mean']} cores on average; {m['duration_s']:.0f} s")
     out.append(f"\n(a) Data throughput, {d['n_files']} synthetic Kaggle PNGs -> {d['item_shape']}, batch {d['batch']}, two views, "
                f"seed-style DataLoader num_workers={d['workers']}")
     out.append(fmt_table([
         dict(p='ours: cached store -> indexing -> make_augment("seed") x2', s=d['ours_samples_per_s'], m=(d['memory']['ours'] or {}).get('peak_rss_mb')),
         dict(p='seed-style: PIL open + torchvision transforms x2, DataLoader', s=d['seed_samples_per_s'], m=(d['memory']['seed'] or {}).get('peak_rss_mb'))],
         [('pipeline', 'p', '{}'), ('samples/s', 's', '{:.0f}'), ('peak RSS MB', 'm', '{:.0f}')]))
-    out.append(f"speed-up {d['speedup']:.1f}x (target >= 10x: {'met' if d['speedup'] >= 10 else 'MISSED'}); "
+    out.append(f"speed-up {d['speedup']:.1f}x (target >= 10x: {'met' if d['speedup'] >= 10 else 'MISSED'}; "
+               f"{sum(f < QUIET for f in d['foreign'])}/{len(d['foreign'])} quiet rounds); "
                f"first load (decode) {d['first_load_s']:.2f} s ({d['first_load_files_per_s']:.0f} files/s), cached reopen {d['cached_open_s']:.3f} s")
-    out.append("\n(b) SSL training step, samples/s (median of interleaved rounds); floor = backbone forward+backward on both views")
+    out.append("\n(b) SSL training step, samples/s (median of the quiet interleaved rounds, or of all when < 2 were quiet); "
+               "floor = backbone forward+backward on both views")
     cols = [('method', 'method', '{}'), ('backbone', 'backbone', '{}'), ('input', lambda r: 'x'.join(map(str, r['input_shape'])), '{}'),
             ('batch', 'batch', '{}'), ('ours', 'ours_samples_per_s', '{:.1f}'), ('lightly', 'lightly_samples_per_s', '{:.1f}'),
             ('floor', 'floor_samples_per_s', '{:.1f}'), ('ours/lightly', 'ours_vs_lightly', '{:.2f}x'),
             ('over floor', 'ours_over_floor', '{:+.0%}'), ('over floor+target fwd', 'ours_over_method_floor', '{:+.0%}'),
-            ('data ms', 'data_ms', '{:.0f}'), ('rounds', 'rounds', '{}')]
+            ('data ms', 'data_ms', '{:.0f}'), ('quiet/rounds', lambda r: f"{r['quiet_rounds']}/{r['rounds']}", '{}')]
     out.append(fmt_table(res['steps'], cols))
     mem = lambda v, k: (lambda r: (r['memory'][v] or {}).get(k))
     key = 'cuda_peak_mb' if m['device'].startswith('cuda') else 'peak_rss_mb'
@@ -435,10 +498,11 @@ def targets(res:dict) -> dict:
                 steps_within_15pct={tag(r): r['ours_over_floor'] <= 0.15 for r in rows})
 
 @call_parse
-def main(quick:bool=False,                # reduced set (cnn at batch 32 and 128, resnet18 at batch 32), fewer rounds: < ~2 min
+def main(quick:bool=False,                # reduced set (cnn backbone only, memory at batch 32 only), fewer rounds: < ~2 min
          out:str=None,                    # results JSON (default benchmarks/results-{device}.json, -quick when --quick)
          device:str='auto',               # auto, cpu or cuda
          data_dir:str=None,               # where the synthetic datasets and their stores are kept (default: temp dir)
+         configs:str=None,                # (b) as backbone:batch pairs, e.g. "cnn:32,resnet18:128" (default: all four; cnn only with --quick)
          workers:int=2,                   # DataLoader num_workers of the seed-style pipeline
          no_memory:bool=False,            # skip the peak-memory processes (one extra process per variant)
          task:str=None,                   # internal: run one measurement (JSON) in this process and print its result
@@ -450,7 +514,7 @@ def main(quick:bool=False,                # reduced set (cnn at batch 32 and 128
         return
     memory = not no_memory
     from urbanssl.train import get_device
-    t_start, load0 = time.perf_counter(), loadavg()
+    t_start, load0, whole = time.perf_counter(), loadavg(), Foreign().start()
     dev = get_device(device)
     data_dir = Path(data_dir or Path(tempfile.gettempdir())/'urbanssl-bench').expanduser()
     meta = dict(machine_info(dev), command='python benchmarks/run.py ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
@@ -462,25 +526,34 @@ def main(quick:bool=False,                # reduced set (cnn at batch 32 and 128
 
     # (a) data throughput
     png = prep['us8k_png']['root']
-    dcfg = dict(base, root=png, batch=32, workers=workers, rounds=2 if quick else 4, min_time=0.5 if quick else 1.0)
-    data = dict(run_task(dict(dcfg, kind='data')), batch=32, workers=workers)
+    patience = 5 if quick else 30   # seconds to wait for a quiet machine before each timing
+    dcfg = dict(base, root=png, batch=32, workers=workers, rounds=2 if quick else 4, min_time=0.5 if quick else 1.0,
+                max_time=10 if quick else 60)
+    waited = wait_quiet(patience)
+    data = dict(run_task(dict(dcfg, kind='data')), batch=32, workers=workers, waited_s=round(waited, 1))
     data['memory'] = {p: run_task(dict(dcfg, kind='data_mem', pipeline=p)) if memory else None for p in ('ours', 'seed')}
 
     # (b) training steps, (c) their memory
     methods = ('simclr', 'byol')
-    configs = [('cnn', 32), ('cnn', 128), ('resnet18', 32)] + ([] if quick else [('resnet18', 128)])
+    configs = ([(c.split(':')[0], int(c.split(':')[1])) for c in configs.split(',')] if configs else
+               [('cnn', 32), ('cnn', 128)] + ([] if quick else [('resnet18', 32), ('resnet18', 128)]))
+    for bb, B in configs:
+        if bb not in SHAPES: raise ValueError(f"unknown backbone {bb!r} in --configs; choose from {list(SHAPES)}")
     variants = [f'{m}_{i}' for m in methods for i in ('ours', 'lightly')] + ['floor', 'fwd', 'data']
     steps, mem = [], {}
     for bb, B in configs:
         scfg = dict(base, root=prep[SHAPES[bb][0]]['root'], backbone=bb, batch=B)
+        waited = wait_quiet(patience)
         res = run_task(dict(scfg, kind='steps', variants=variants, warmup=1 if quick or bb == 'resnet18' else 2,
-                            reps=2 if quick else 3, budget=8 if quick else 60, max_reps=5 if quick else 9))
-        if memory and not (quick and bb == 'resnet18'):
-            for v in variants[:5]: mem[(bb, B, v)] = run_task(dict(scfg, kind='step_mem', variant=v))
+                            reps=2 if quick else 3, max_time=(10 if quick else 40) if bb == 'cnn' else (0 if quick else 90)))
+        if memory and not (quick and B > 32):
+            m = run_task(dict(scfg, kind='step_mem', variants=['floor', 'simclr_ours', 'byol_ours', 'simclr_lightly', 'byol_lightly']))
+            mem.update({(bb, B, v): r for v, r in m.items()})
         steps += step_rows(res, mem, bb, B, methods)
 
     res = dict(meta=meta, data=data, steps=steps, datasets=prep)
-    meta.update(loadavg_after=loadavg(), duration_s=time.perf_counter() - t_start)
+    meta.update(loadavg_after=loadavg(), duration_s=time.perf_counter() - t_start, foreign_cores_mean=round(whole.stop(), 2),
+                quiet_threshold_cores=QUIET)
     res['targets'] = targets(res)
     out = Path(out or HERE/f"results-{dev.type}{'-quick' if quick else ''}.json")
     out.write_text(json.dumps(res, indent=1))

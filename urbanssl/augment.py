@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['RECIPES', 'BatchAugment', 'resample', 'RandomResizedCrop', 'RandomHorizontalFlip', 'rgb_to_grayscale', 'hue_matrix',
-           'rgb_to_hsv', 'hsv_to_rgb', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop', 'TimeShift', 'band_mask',
-           'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'to_power', 'from_power', 'LogMixupExp',
+           'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop', 'TimeShift',
+           'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'to_power', 'from_power', 'LogMixupExp',
            'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'seed_recipe', 'audio_recipe', 'none_recipe', 'make_augment']
 
 # %% ../nbs/02_augment.ipynb #d7734cb9
@@ -33,19 +33,25 @@ def _uniform(lo, hi, *shape, generator=None, device=None) -> torch.Tensor:
 # %% ../nbs/02_augment.ipynb #6e66ee60
 class BatchAugment(nn.Module):
     "Base for batched augmentations applied to each sample independently with probability `p`."
+    identity_params = False  # True: `augment(x, generator, on)` gives the samples not drawn identity parameters itself
+
     def __init__(self, p:float=1.0): # probability that a sample is augmented
         super().__init__()
         if not 0 <= p <= 1: raise ValueError(f"p must be in [0, 1], got {p}")
         self.p = p
 
-    def augment(self, x:torch.Tensor, generator=None) -> torch.Tensor: raise NotImplementedError
+    def draw(self, B:int, generator=None, device=None) -> torch.Tensor:
+        "Which of `B` samples are augmented: one Bernoulli(`p`) per sample."
+        return _rand(B, generator=generator, device=device) < self.p
+
+    def augment(self, x:torch.Tensor, generator=None, on=None) -> torch.Tensor: raise NotImplementedError
 
     def forward(self, x:torch.Tensor, generator:torch.Generator|None=None) -> torch.Tensor:
         if self.p == 0: return x
-        if self.p == 1: return self.augment(x, generator)
-        apply = _rand(x.shape[0], generator=generator, device=x.device) < self.p
-        y = self.augment(x, generator)
-        return torch.where(apply.view(-1, 1, 1, 1), y, x)
+        on = None if self.p == 1 else self.draw(x.shape[0], generator, x.device)
+        if on is None: return self.augment(x, generator)
+        if self.identity_params: return self.augment(x, generator, on)
+        return torch.where(on.view(-1, 1, 1, 1), self.augment(x, generator), x)
 
     def extra_repr(self): return ', '.join(f'{k}={v}' for k, v in self.__dict__.items()
                                            if not k.startswith('_') and k != 'training')
@@ -65,9 +71,10 @@ def resample(x:torch.Tensor,            # batch (B, C, H, W)
     "Resample each sample's box `[t-s, t+s]` (normalised coordinates) to `size` with one `grid_sample`."
     B, C, H, W = x.shape
     oh, ow = _pair(size) if size is not None else (H, W)
-    theta = torch.zeros(B, 2, 3, device=x.device, dtype=x.dtype)
-    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, tx, sy, ty
-    grid = F.affine_grid(theta, (B, C, oh, ow), align_corners=False)
+    centres = lambda n: (torch.arange(n, device=x.device, dtype=x.dtype) * 2 + 1) / n - 1   # pixel centres in [-1, 1]
+    col = lambda t: t.to(x.device, x.dtype).view(B, 1)
+    gx, gy = col(sx) * centres(ow) + col(tx), col(sy) * centres(oh) + col(ty)              # (B, ow), (B, oh)
+    grid = torch.stack([gx.view(B, 1, ow).expand(B, oh, ow), gy.view(B, oh, 1).expand(B, oh, ow)], -1)
     return F.grid_sample(x, grid, mode=mode, padding_mode='zeros', align_corners=False)
 
 # %% ../nbs/02_augment.ipynb #1908dd39
@@ -78,9 +85,10 @@ class RandomResizedCrop(BatchAugment):
                  ratio:tuple=(3/4, 4/3),           # range of the crop's aspect ratio (width/height, log-uniform)
                  p:float=1.0,                      # probability of cropping; otherwise the whole image is resized
                  mode:str='bilinear',              # interpolation
+                 hflip:float=0.,                   # probability of also mirroring a sample left-right (free)
                 ):
         super().__init__(p)
-        self.size, self.scale, self.ratio, self.mode = size, scale, ratio, mode
+        self.size, self.scale, self.ratio, self.mode, self.hflip = size, scale, ratio, mode, hflip
 
     def forward(self, x, generator=None):
         B, C, H, W = x.shape
@@ -94,6 +102,7 @@ class RandomResizedCrop(BatchAugment):
         w = torch.where(ok, w.gather(1, first)[:, 0], torch.ones_like(w[:, 0]))
         h = torch.where(ok, h.gather(1, first)[:, 0], torch.ones_like(h[:, 0]))
         tx, ty = (1 - w) * _uniform(-1, 1, B, **kw), (1 - h) * _uniform(-1, 1, B, **kw)
+        if self.hflip: w = torch.where(_rand(B, **kw) < self.hflip, -w, w)
         return resample(x, w, h, tx, ty, self.size, self.mode)
 
 # %% ../nbs/02_augment.ipynb #bec598b2
@@ -141,33 +150,60 @@ def hsv_to_rgb(x:torch.Tensor) -> torch.Tensor:
     return (rgb * sel.unsqueeze(1)).sum(2)
 
 # %% ../nbs/02_augment.ipynb #f87e1399
+def gray_some(x:torch.Tensor,       # RGB batch (B, 3, H, W)
+              which:torch.Tensor,   # (B,) booleans: the samples to turn grey
+              inplace:bool=False,   # may `x` be overwritten (then on the CPU only the chosen samples are touched)
+             ) -> torch.Tensor:
+    "`x` with the chosen samples turned to grayscale (kept 3-channel)."
+    if x.shape[1] != 3: return x
+    if not inplace or x.device.type != 'cpu':
+        return torch.where(which.view(-1, 1, 1, 1), rgb_to_grayscale(x).expand_as(x), x)
+    i = which.nonzero().squeeze(1)
+    if len(i): x[i] = rgb_to_grayscale(x[i]).expand(-1, 3, -1, -1)
+    return x
+
 class ColorJitter(BatchAugment):
     "Per-sample brightness, contrast, saturation and hue jitter (torchvision's factors, fixed order)."
+    identity_params = True
     def __init__(self, brightness:float=0.4, # factor drawn from [1-b, 1+b]
                  contrast:float=0.4,          # factor drawn from [1-c, 1+c]
                  saturation:float=0.4,        # factor drawn from [1-s, 1+s] (RGB only)
                  hue:float=0.1,               # shift drawn from [-h, h] turns, h <= 0.5 (RGB only)
                  p:float=0.8,                 # probability of jittering a sample
-                 exact:bool=False):           # torchvision's clip-per-step and HSV hue, instead of one colour matrix
+                 exact:bool=False,            # torchvision's clip-per-step and HSV hue, instead of one colour matrix
+                 grayscale:float=0.):         # probability of then turning a sample grey (`RandomGrayscale` fused in)
         super().__init__(p)
         if not 0 <= hue <= 0.5: raise ValueError(f"hue must be in [0, 0.5], got {hue}")
+        if not 0 <= grayscale <= 1: raise ValueError(f"grayscale must be in [0, 1], got {grayscale}")
         self.brightness, self.contrast, self.saturation, self.hue, self.exact = brightness, contrast, saturation, hue, exact
+        self.grayscale = grayscale
 
     def factors(self, B, generator=None, device=None):
         "Per-sample (B,) brightness, contrast, saturation factors and hue shift."
         fac = lambda a: _uniform(max(0., 1 - a), 1 + a, B, generator=generator, device=device)
         return fac(self.brightness), fac(self.contrast), fac(self.saturation), _uniform(-self.hue, self.hue, B, generator=generator, device=device)
 
-    def augment(self, x, generator=None):
+    def forward(self, x, generator=None):
+        y = super().forward(x, generator)
+        if not self.grayscale or x.shape[1] != 3: return y
+        return gray_some(y, _rand(x.shape[0], generator=generator, device=x.device) < self.grayscale, inplace=y is not x)
+
+    def augment(self, x, generator=None, on=None):
         B, C = x.shape[:2]
         b, c, s, h = self.factors(B, generator, x.device)
-        if self.exact: return self._exact(x, b, c, s, h)
-        d = ((1 - c) * b * rgb_to_grayscale(x).mean((1, 2, 3))).view(B, 1, 1, 1)   # contrast pulls to the mean grey
-        if C != 3: return (x * (c * b).view(B, 1, 1, 1) + d).clamp(0, 1)
-        G = torch.tensor(_LUMA, device=x.device).expand(3, 3)                       # RGB -> grey, replicated
-        S = s.view(B, 1, 1) * torch.eye(3, device=x.device) + (1 - s).view(B, 1, 1) * G
-        A = (hue_matrix(h) @ S) * (c * b).view(B, 1, 1)                             # greys map to greys, so d is grey
-        return (torch.einsum('bij,bjhw->bihw', A.to(x.dtype), x) + d).clamp(0, 1)
+        if self.exact:
+            y = self._exact(x, b, c, s, h)
+            return y if on is None else torch.where(on.view(-1, 1, 1, 1), y, x)
+        if on is not None:   # samples not drawn get the identity colour map
+            b, c, s, h = (torch.where(on, f, torch.full_like(f, i)) for f, i in ((b, 1), (c, 1), (s, 1), (h, 0)))
+        luma = torch.tensor(_LUMA, device=x.device)
+        mean = x.mean((2, 3)).float() @ luma if C == 3 else x.mean((1, 2, 3)).float()  # mean grey of each sample
+        d = ((1 - c) * b * mean).view(B, 1, 1, 1).to(x.dtype)                         # contrast pulls to it
+        if C != 3: return torch.addcmul(d, x, (c * b).view(B, 1, 1, 1).to(x.dtype)).clamp_(0, 1)
+        S = s.view(B, 1, 1) * torch.eye(3, device=x.device) + (1 - s).view(B, 1, 1) * luma.expand(3, 3)
+        A = (hue_matrix(h) @ S) * (c * b).view(B, 1, 1)                                # greys map to greys, so d is grey
+        y = torch.bmm(A.to(x.dtype), x.reshape(B, 3, -1)).view(x.shape)
+        return y.add_(d).clamp_(0, 1)
 
     def _exact(self, x, b, c, s, h):
         v = lambda t: t.view(-1, 1, 1, 1).to(x.dtype)
@@ -227,9 +263,11 @@ class TimeShift(BatchAugment):
         m = int(self.max_shift * T)
         return (_rand(x.shape[0], generator=generator, device=x.device) * (2 * m + 1)).floor().long() - m
 
-    def augment(self, x, generator=None):
-        T = x.shape[-1]
-        idx = torch.arange(T, device=x.device) - self.shifts(x, generator).unsqueeze(1)        # (B, T) source frame
+    identity_params = True
+    def augment(self, x, generator=None, on=None):
+        T, s = x.shape[-1], self.shifts(x, generator)
+        if on is not None: s = s * on                                                           # not drawn: no shift
+        idx = torch.arange(T, device=x.device) - s.unsqueeze(1)                                 # (B, T) source frame
         valid = (idx >= 0) & (idx < T)
         idx = idx % T if self.circular else idx.clamp(0, T - 1)
         y = x.gather(-1, idx[:, None, None, :].expand_as(x))
@@ -282,8 +320,10 @@ class RandomGain(BatchAugment):
                  p:float=0.5):             # probability of changing a sample's gain
         super().__init__(p)
         self.max_db, self.top_db = max_db, top_db
-    def augment(self, x, generator=None):
+    identity_params = True
+    def augment(self, x, generator=None, on=None):
         g = _uniform(-self.max_db, self.max_db, x.shape[0], 1, 1, 1, generator=generator, device=x.device)
+        if on is not None: g = g * on.view(-1, 1, 1, 1)                                        # not drawn: 0 dB
         return x + (g / self.top_db).to(x.dtype)
 
 class LinearFader(BatchAugment):
@@ -293,9 +333,11 @@ class LinearFader(BatchAugment):
                  p:float=0.5):             # probability of fading a sample
         super().__init__(p)
         self.max_db, self.top_db = max_db, top_db
-    def augment(self, x, generator=None):
+    identity_params = True
+    def augment(self, x, generator=None, on=None):
         B, T = x.shape[0], x.shape[-1]
         g = _uniform(-self.max_db, self.max_db, B, 2, generator=generator, device=x.device) / self.top_db
+        if on is not None: g = g * on.view(-1, 1)                                              # not drawn: flat 0 dB
         ramp = torch.linspace(0, 1, T, device=x.device)
         return x + (g[:, :1] + (g[:, 1:] - g[:, :1]) * ramp).view(B, 1, 1, T).to(x.dtype)
 
@@ -303,11 +345,11 @@ class LinearFader(BatchAugment):
 def to_power(x:torch.Tensor, top_db:float=80.) -> torch.Tensor:
     "Normalised dB in [0, 1] (`dB = top_db*(x-1)`) to linear power."
     k = top_db * math.log(10) / 10
-    return torch.exp(k * x - k)
+    return (x * k).sub_(k).exp_()
 
 def from_power(p:torch.Tensor, top_db:float=80., amin:float=1e-10) -> torch.Tensor:
     "Linear power back to normalised dB (inverse of `to_power`)."
-    return torch.log(p.clamp(min=amin)) * (10 / (top_db * math.log(10))) + 1
+    return p.clamp(min=amin).log_().mul_(10 / (top_db * math.log(10))).add_(1)
 
 class LogMixupExp(BatchAugment):
     "BYOL-A log-mixup-exp: mix each clip with another clip of the batch in linear power, per-sample ratio."
@@ -328,7 +370,7 @@ class LogMixupExp(BatchAugment):
         j = self.partners(B, generator, x.device)
         lam = _uniform(0, self.ratio, B, 1, 1, 1, generator=generator, device=x.device).to(x.dtype)
         P = to_power(x, self.top_db)
-        return from_power((1 - lam) * P + lam * P[j], self.top_db)
+        return from_power(torch.lerp(P, P[j], lam), self.top_db)
 
 # %% ../nbs/02_augment.ipynb #f7cb87d1
 class GaussianNoise(BatchAugment):
@@ -337,9 +379,11 @@ class GaussianNoise(BatchAugment):
                  p:float=0.5):            # probability of adding noise to a sample
         super().__init__(p)
         self.std = std
-    def augment(self, x, generator=None):
+    identity_params = True
+    def augment(self, x, generator=None, on=None):
         s = _uniform(0, self.std, x.shape[0], 1, 1, 1, generator=generator, device=x.device)
-        return x + (s * _randn(*x.shape, generator=generator, device=x.device)).to(x.dtype)
+        if on is not None: s = s * on.view(-1, 1, 1, 1)                                        # not drawn: no noise
+        return torch.addcmul(x, _randn(*x.shape, generator=generator, device=x.device).to(x.dtype), s.to(x.dtype))
 
 class Resize(nn.Module):
     "Resize every sample to `size` (bilinear, antialiased when shrinking)."
@@ -368,13 +412,15 @@ class Augment(nn.Module):
         if seed is not None: generator = torch.Generator(device=x.device).manual_seed(seed)
         y = x if x.dtype in (torch.float32, torch.float64) else x.float()
         for op in self.ops: y = op(y, generator=generator)
-        return y.to(x.dtype)
+        y = y.to(x.dtype)
+        if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            y = y.contiguous(memory_format=torch.channels_last)
+        return y
 
 # %% ../nbs/02_augment.ipynb #e34e1ba8
 def seed_recipe(size=None) -> list[nn.Module]:
     "The original notebook's image augmentations."
-    return [RandomResizedCrop(size), RandomHorizontalFlip(0.5), ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
-            RandomGrayscale(0.2)]
+    return [RandomResizedCrop(size, hflip=0.5), ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, grayscale=0.2)]
 
 def audio_recipe(size=None) -> list[nn.Module]:
     "Spectrogram-native augmentations (BYOL-A crop and mixup, shift, gain/fader, noise, SpecAugment masks)."
