@@ -328,23 +328,26 @@ class Bench:
         xx = torch.rand(2 * self.B, *self.x.shape[1:], device=self.device).contiguous(memory_format=self.fmt)
         return bb, xx
 
-    def floor(self):
-        "The backbone's forward and backward alone on the two views (2B inputs, already on the device)."
+    def floor(self, split:bool=False):
+        "The backbone's forward and backward alone on the two views (2B inputs on the device), together or one by one."
         from urbanssl.train import autocast_for
         bb, xx = self.backbone()
+        parts = xx.chunk(2) if split else [xx]
         def step():
             bb.zero_grad(set_to_none=True)
-            with autocast_for(self.device): y = bb(xx)
-            y.float().sum().backward()
+            with autocast_for(self.device): y = sum(bb(x).float().sum() for x in parts)
+            y.backward()
         return step
 
-    def target_forward(self):
+    def target_forward(self, split:bool=False):
         "The backbone's forward alone, no gradient, on the two views: the extra backbone work of BYOL's target."
         import torch
         from urbanssl.train import autocast_for
         bb, xx = self.backbone()
+        parts = xx.chunk(2) if split else [xx]
         def step():
-            with torch.no_grad(), autocast_for(self.device): bb(xx)
+            with torch.no_grad(), autocast_for(self.device):
+                for x in parts: bb(x)
         return step
 
     def data(self):
@@ -352,7 +355,9 @@ class Bench:
         return lambda: self.views()
 
     def make(self, variant:str):
-        if variant in ('floor', 'fwd', 'data'): return {'floor': self.floor, 'fwd': self.target_forward, 'data': self.data}[variant]()
+        if variant == 'data': return self.data()
+        if variant.startswith(('floor', 'fwd')):   # 'floor', 'floor_split', 'fwd', 'fwd_split'
+            return (self.floor if variant.startswith('floor') else self.target_forward)(split=variant.endswith('_split'))
         method, impl = variant.split('_')
         return getattr(self, impl)(method)
 
@@ -430,7 +435,8 @@ def step_rows(res:dict, mem:dict, backbone:str, batch:int, methods) -> list:
         ours, light, floor, fwd = tm[f'{m}_ours'], tm[f'{m}_lightly'], tm['floor'], tm.get('fwd', float('nan'))
         row = dict(method=m, backbone=backbone, batch=batch, input_shape=res['input_shape'], augment=res['recipe'],
                    ours_ms=1e3 * ours, lightly_ms=1e3 * light, floor_ms=1e3 * floor, data_ms=1e3 * tm.get('data', float('nan')),
-                   target_fwd_ms=1e3 * fwd, ours_samples_per_s=batch / ours, lightly_samples_per_s=batch / light,
+                   target_fwd_ms=1e3 * fwd, floor_split_ms=1e3 * tm.get('floor_split', float('nan')),
+                   target_fwd_split_ms=1e3 * tm.get('fwd_split', float('nan')), ours_samples_per_s=batch / ours, lightly_samples_per_s=batch / light,
                    floor_samples_per_s=batch / floor, ours_vs_lightly=light / ours, ours_over_floor=ours / floor - 1,
                    rounds=len(fg), quiet_rounds=sum(f < QUIET for f in fg), rounds_used=used,
                    foreign_cores=[round(f, 2) for f in fg])
@@ -442,7 +448,8 @@ def step_rows(res:dict, mem:dict, backbone:str, batch:int, methods) -> list:
             row['ours_over_method_floor'] = ours / (floor + fwd) - 1
         row['memory'] = {k: mem.get((backbone, batch, v)) for k, v in
                          (('ours', f'{m}_ours'), ('lightly', f'{m}_lightly'), ('floor', 'floor'))}
-        row['times_ms'] = {k: [round(1e3 * s, 2) for s in res['times'][k]] for k in (f'{m}_ours', f'{m}_lightly', 'floor')}
+        row['times_ms'] = {k: [round(1e3 * s, 2) for s in v] for k, v in res['times'].items()
+                           if k in (f'{m}_ours', f'{m}_lightly') or not k.endswith(('_ours', '_lightly'))}
         rows.append(row)
     return rows
 
@@ -476,7 +483,8 @@ def report(res:dict) -> str:
                "floor = backbone forward+backward on both views")
     cols = [('method', 'method', '{}'), ('backbone', 'backbone', '{}'), ('input', lambda r: 'x'.join(map(str, r['input_shape'])), '{}'),
             ('batch', 'batch', '{}'), ('ours', 'ours_samples_per_s', '{:.1f}'), ('lightly', 'lightly_samples_per_s', '{:.1f}'),
-            ('floor', 'floor_samples_per_s', '{:.1f}'), ('ours/lightly', 'ours_vs_lightly', '{:.2f}x'),
+            ('floor', 'floor_samples_per_s', '{:.1f}'), ('floor, views apart', lambda r: r['batch'] * 1e3 / r['floor_split_ms'], '{:.1f}'),
+            ('ours/lightly', 'ours_vs_lightly', '{:.2f}x'),
             ('over floor', 'ours_over_floor', '{:+.0%}'), ('over floor+target fwd', 'ours_over_method_floor', '{:+.0%}'),
             ('data ms', 'data_ms', '{:.0f}'), ('quiet/rounds', lambda r: f"{r['quiet_rounds']}/{r['rounds']}", '{}')]
     out.append(fmt_table(res['steps'], cols))
@@ -539,7 +547,7 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
                [('cnn', 32), ('cnn', 128)] + ([] if quick else [('resnet18', 32), ('resnet18', 128)]))
     for bb, B in configs:
         if bb not in SHAPES: raise ValueError(f"unknown backbone {bb!r} in --configs; choose from {list(SHAPES)}")
-    variants = [f'{m}_{i}' for m in methods for i in ('ours', 'lightly')] + ['floor', 'fwd', 'data']
+    variants = [f'{m}_{i}' for m in methods for i in ('ours', 'lightly')] + ['floor', 'fwd', 'floor_split', 'fwd_split', 'data']
     steps, mem = [], {}
     for bb, B in configs:
         scfg = dict(base, root=prep[SHAPES[bb][0]]['root'], backbone=bb, batch=B)
