@@ -100,24 +100,29 @@ def timed(fn, device) -> float:
     _sync(device); t = time.perf_counter(); fn(); _sync(device)
     return time.perf_counter() - t
 
-def interleave(fns:dict, device, warmup:int, reps:int, max_time:float, max_rounds:int=30) -> dict:
-    "Seconds per call of each of `fns`, called round-robin (order rotated each round), and each round's foreign load."
-    names, times, foreign = list(fns), {k: [] for k in fns}, []
+def interleave(fns:dict, device, warmup:int, reps:int, max_time:float, deadline:float|None=None, max_rounds:int=30) -> dict:
+    "Seconds per call of each of `fns`, called round-robin (order rotated each round), and the foreign load of each call."
+    names = list(fns)
+    times, foreign = {k: [] for k in fns}, {k: [] for k in fns}
     for r in range(warmup):
         for k in names: fns[k]()
-    t0 = time.perf_counter()
-    # at least `reps` rounds; more (up to `max_time` s) until `reps` of them ran without other processes on the CPU
-    while len(foreign) < reps or (sum(f < QUIET for f in foreign) < reps and time.perf_counter() - t0 < max_time
-                                  and len(foreign) < max_rounds):
-        r, f = len(foreign), Foreign().start()
-        for k in names[r % len(names):] + names[:r % len(names)]: times[k].append(timed(fns[k], device))
-        foreign.append(f.stop())
+    t0, r = time.perf_counter(), 0
+    enough = lambda: all(sum(f < QUIET for f in foreign[k]) >= reps for k in names)
+    late = lambda: time.perf_counter() - t0 > max_time or (deadline is not None and time.time() > deadline)
+    # at least `reps` rounds; more, within `max_time` s, until every variant has `reps` calls that ran while
+    # other processes left the CPU alone
+    while r < reps or (not enough() and not late() and r < max_rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            f = Foreign().start()
+            times[k].append(timed(fns[k], device))
+            foreign[k].append(f.stop())
+        r += 1
     return dict(times=times, foreign=foreign)
 
 def med(xs): return statistics.median(xs) if xs else float('nan')
 
 def quiet_median(xs:list, foreign:list) -> tuple:
-    "Median of the quiet rounds' values when at least 2 rounds were quiet, else of all rounds; and which it was."
+    "Median of the quiet calls' values when at least 2 calls were quiet, else of all calls; and which it was."
     q = [x for x, f in zip(xs, foreign) if f < QUIET]
     return (med(q), 'quiet') if len(q) >= 2 else (med(xs), 'all')
 
@@ -189,16 +194,18 @@ def task_data(t:dict) -> dict:
             tt = time.perf_counter(); n = seed_epoch(loader, device); _sync(device)
             return n / (time.perf_counter() - tt)
         ours(); seed()   # warm-up: page cache, worker start-up, kernels
-        rounds, foreign, t0 = {'ours': [], 'seed': []}, [], time.perf_counter()
-        while len(foreign) < t['rounds'] or (sum(f < QUIET for f in foreign) < t['rounds']
-                                             and time.perf_counter() - t0 < t['max_time'] and len(foreign) < 20):
-            fl = Foreign().start()
-            for k, f in ([('ours', ours), ('seed', seed)] if len(foreign) % 2 == 0 else [('seed', seed), ('ours', ours)]):
+        rounds, foreign, t0, r = {'ours': [], 'seed': []}, {'ours': [], 'seed': []}, time.perf_counter(), 0
+        enough = lambda: all(sum(f < QUIET for f in v) >= t['rounds'] for v in foreign.values())
+        while r < t['rounds'] or (not enough() and time.perf_counter() - t0 < t['max_time'] and r < 20):
+            for k, f in ([('ours', ours), ('seed', seed)] if r % 2 == 0 else [('seed', seed), ('ours', ours)]):
+                fl = Foreign().start()
                 rounds[k].append(f())
-            foreign.append(fl.stop())
+                foreign[k].append(fl.stop())
+            r += 1
         del loader
-    (o, sel), (sd, _) = quiet_median(rounds['ours'], foreign), quiet_median(rounds['seed'], foreign)
-    out.update(ours_samples_per_s=o, seed_samples_per_s=sd, speedup=o / sd, rounds=rounds, foreign=foreign, rounds_used=sel)
+    (o, so), (sd, ss) = quiet_median(rounds['ours'], foreign['ours']), quiet_median(rounds['seed'], foreign['seed'])
+    out.update(ours_samples_per_s=o, seed_samples_per_s=sd, speedup=o / sd, rounds=rounds, foreign=foreign,
+               used={'ours': so, 'seed': ss})
     return out
 
 def task_data_mem(t:dict) -> dict:
@@ -366,7 +373,7 @@ def task_steps(t:dict) -> dict:
     import torch
     b = Bench(t)
     fns = {v: b.make(v) for v in t['variants']}
-    res = interleave(fns, b.device, t['warmup'], t['reps'], t['max_time'])
+    res = interleave(fns, b.device, t['warmup'], t['reps'], t['max_time'], t.get('deadline'))
     return dict(res, input_shape=list(b.x.shape[1:]), recipe=b.recipe, n_store=len(b.store))
 
 def reset_peak() -> bool:
@@ -426,10 +433,9 @@ def prepare_data(data_dir:Path, n_per_class:int) -> dict:
 
 def step_rows(res:dict, mem:dict, backbone:str, batch:int, methods) -> list:
     "One result row per method from the interleaved times of one (backbone, batch)."
-    fg = res['foreign']
-    tm = {k: quiet_median(v, fg)[0] for k, v in res['times'].items()}
-    used = quiet_median(fg, fg)[1]
-    quiet = [f < QUIET for f in fg] if used == 'quiet' else [True] * len(fg)
+    fg, times = res['foreign'], res['times']
+    tm = {k: quiet_median(v, fg[k])[0] for k, v in times.items()}
+    nq = lambda k: sum(f < QUIET for f in fg[k])
     rows = []
     for m in methods:
         ours, light, floor, fwd = tm[f'{m}_ours'], tm[f'{m}_lightly'], tm['floor'], tm.get('fwd', float('nan'))
@@ -438,10 +444,12 @@ def step_rows(res:dict, mem:dict, backbone:str, batch:int, methods) -> list:
                    target_fwd_ms=1e3 * fwd, floor_split_ms=1e3 * tm.get('floor_split', float('nan')),
                    target_fwd_split_ms=1e3 * tm.get('fwd_split', float('nan')), ours_samples_per_s=batch / ours, lightly_samples_per_s=batch / light,
                    floor_samples_per_s=batch / floor, ours_vs_lightly=light / ours, ours_over_floor=ours / floor - 1,
-                   rounds=len(fg), quiet_rounds=sum(f < QUIET for f in fg), rounds_used=used,
-                   foreign_cores=[round(f, 2) for f in fg])
-        # paired per-round ratios (same round, same load) show whether the comparison is inside the noise
-        r = [l / o for o, l, q in zip(res['times'][f'{m}_ours'], res['times'][f'{m}_lightly'], quiet) if q]
+                   rounds=len(times['floor']), quiet_calls={k: nq(k) for k in (f'{m}_ours', f'{m}_lightly', 'floor')},
+                   foreign_cores={k: [round(f, 2) for f in fg[k]] for k in (f'{m}_ours', f'{m}_lightly', 'floor')})
+        row['quiet_rounds'] = min(row['quiet_calls'].values())
+        # paired per-round ratios (same round, both calls quiet) show whether the comparison is inside the noise
+        r = [l / o for o, l, fo, fl in zip(times[f'{m}_ours'], times[f'{m}_lightly'], fg[f'{m}_ours'], fg[f'{m}_lightly'])
+             if fo < QUIET and fl < QUIET] or [l / o for o, l in zip(times[f'{m}_ours'], times[f'{m}_lightly'])]
         row['ours_vs_lightly_paired'] = [round(min(r), 3), round(med(r), 3), round(max(r), 3)]
         if m == 'byol':  # BYOL's target network adds a backbone forward that no implementation can skip
             row['method_floor_ms'] = 1e3 * (floor + fwd)
@@ -477,16 +485,17 @@ def report(res:dict) -> str:
         dict(p='seed-style: PIL open + torchvision transforms x2, DataLoader', s=d['seed_samples_per_s'], m=(d['memory']['seed'] or {}).get('peak_rss_mb'))],
         [('pipeline', 'p', '{}'), ('samples/s', 's', '{:.0f}'), ('peak RSS MB', 'm', '{:.0f}')]))
     out.append(f"speed-up {d['speedup']:.1f}x (target >= 10x: {'met' if d['speedup'] >= 10 else 'MISSED'}; "
-               f"{sum(f < QUIET for f in d['foreign'])}/{len(d['foreign'])} quiet rounds); "
+               f"quiet calls: ours {sum(f < QUIET for f in d['foreign']['ours'])}/{len(d['foreign']['ours'])}, "
+               f"seed {sum(f < QUIET for f in d['foreign']['seed'])}/{len(d['foreign']['seed'])}); "
                f"first load (decode) {d['first_load_s']:.2f} s ({d['first_load_files_per_s']:.0f} files/s), cached reopen {d['cached_open_s']:.3f} s")
-    out.append("\n(b) SSL training step, samples/s (median of the quiet interleaved rounds, or of all when < 2 were quiet); "
+    out.append("\n(b) SSL training step, samples/s (median of the quiet interleaved calls, or of all when < 2 were quiet); "
                "floor = backbone forward+backward on both views")
     cols = [('method', 'method', '{}'), ('backbone', 'backbone', '{}'), ('input', lambda r: 'x'.join(map(str, r['input_shape'])), '{}'),
             ('batch', 'batch', '{}'), ('ours', 'ours_samples_per_s', '{:.1f}'), ('lightly', 'lightly_samples_per_s', '{:.1f}'),
             ('floor', 'floor_samples_per_s', '{:.1f}'), ('floor, views apart', lambda r: r['batch'] * 1e3 / r['floor_split_ms'], '{:.1f}'),
             ('ours/lightly', 'ours_vs_lightly', '{:.2f}x'),
             ('over floor', 'ours_over_floor', '{:+.0%}'), ('over floor+target fwd', 'ours_over_method_floor', '{:+.0%}'),
-            ('data ms', 'data_ms', '{:.0f}'), ('quiet/rounds', lambda r: f"{r['quiet_rounds']}/{r['rounds']}", '{}')]
+            ('data ms', 'data_ms', '{:.0f}'), ('quiet/rounds', lambda r: f"{r['quiet_rounds']}/{r['rounds']}", '{}')]  # fewest quiet calls of ours, lightly, floor
     out.append(fmt_table(res['steps'], cols))
     mem = lambda v, k: (lambda r: (r['memory'][v] or {}).get(k))
     key = 'cuda_peak_mb' if m['device'].startswith('cuda') else 'peak_rss_mb'
@@ -535,9 +544,10 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
     # (a) data throughput
     png = prep['us8k_png']['root']
     patience = 5 if quick else 30   # seconds to wait for a quiet machine before each timing
+    deadline = time.time() + (100 if quick else 720)   # no extra rounds (for quiet calls) after this
     dcfg = dict(base, root=png, batch=32, workers=workers, rounds=2 if quick else 4, min_time=0.5 if quick else 1.0,
                 max_time=10 if quick else 60)
-    waited = wait_quiet(patience)
+    waited = wait_quiet(min(patience, max(0., deadline - time.time())))
     data = dict(run_task(dict(dcfg, kind='data')), batch=32, workers=workers, waited_s=round(waited, 1))
     data['memory'] = {p: run_task(dict(dcfg, kind='data_mem', pipeline=p)) if memory else None for p in ('ours', 'seed')}
 
@@ -551,9 +561,10 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
     steps, mem = [], {}
     for bb, B in configs:
         scfg = dict(base, root=prep[SHAPES[bb][0]]['root'], backbone=bb, batch=B)
-        waited = wait_quiet(patience)
+        waited = wait_quiet(min(patience, max(0., deadline - time.time())))
         res = run_task(dict(scfg, kind='steps', variants=variants, warmup=1 if quick or bb == 'resnet18' else 2,
-                            reps=2 if quick else 3, max_time=(10 if quick else 40) if bb == 'cnn' else (0 if quick else 90)))
+                            reps=2 if quick else 3, max_time=(10 if quick else 40) if bb == 'cnn' else (0 if quick else 90),
+                            deadline=deadline))
         if memory and not (quick and B > 32):
             m = run_task(dict(scfg, kind='step_mem', variants=['floor', 'simclr_ours', 'byol_ours', 'simclr_lightly', 'byol_lightly']))
             mem.update({(bb, B, v): r for v, r in m.items()})
