@@ -296,8 +296,9 @@ class Bench:
         tr = FoldTrainer(self.x, self.store.labels, self.train_idx, self.test_idx, cfg, 1, self.store.class_names,
                          device=self.device, progress=False)
         opt, scaler = tr.optimizer(tr.ssl, cfg['lr'])
-        ema, it = tr.ema(0, 1000), iter(range(10**9))
-        return lambda: ssl_epoch(tr.ssl, self.x, self.idx(), tr.augment, opt, self.B, next(it), self.device, scaler, ema)
+        ema, it = tr.ema(0), iter(range(10**9))
+        return lambda: ssl_epoch(tr.ssl, self.x, self.idx(), tr.augment, opt, batch_size=self.B, seed=next(it),
+                                 device=self.device, scaler=scaler, after_step=ema)
 
     def lightly(self, method:str):
         "An equivalent step from lightly's parts, fed by the same store indexing and augment module."
