@@ -103,7 +103,7 @@ def timed(fn, device) -> float:
 def interleave(fns:dict, device, warmup:int, reps:int, max_time:float, deadline:float|None=None, max_rounds:int=30) -> dict:
     "Seconds per call of each of `fns`, called round-robin (order rotated each round), and the foreign load of each call."
     names = list(fns)
-    times, foreign = {k: [] for k in fns}, {k: [] for k in fns}
+    times, foreign, kernel = {k: [] for k in fns}, {k: [] for k in fns}, {k: [] for k in fns}
     for r in range(warmup):
         for k in names: fns[k]()
     t0, r = time.perf_counter(), 0
@@ -113,11 +113,13 @@ def interleave(fns:dict, device, warmup:int, reps:int, max_time:float, deadline:
     # other processes left the CPU alone
     while r < reps or (not enough() and not late() and r < max_rounds):
         for k in names[r % len(names):] + names[:r % len(names)]:
-            f = Foreign().start()
+            f, c0 = Foreign().start(), os.times()
             times[k].append(timed(fns[k], device))
             foreign[k].append(f.stop())
+            c1 = os.times()   # share of this process's CPU time spent in the kernel (page faults of fresh buffers)
+            kernel[k].append((c1.system - c0.system) / max(c1.user + c1.system - c0.user - c0.system, 1e-9))
         r += 1
-    return dict(times=times, foreign=foreign)
+    return dict(times=times, foreign=foreign, kernel=kernel)
 
 def med(xs): return statistics.median(xs) if xs else float('nan')
 
@@ -448,6 +450,7 @@ def step_rows(res:dict, mem:dict, backbone:str, batch:int, methods) -> list:
                    rounds=len(times['floor']), quiet_calls={k: nq(k) for k in (f'{m}_ours', f'{m}_lightly', 'floor')},
                    foreign_cores={k: [round(f, 2) for f in fg[k]] for k in (f'{m}_ours', f'{m}_lightly', 'floor')})
         row['quiet_rounds'] = min(row['quiet_calls'].values())
+        row['kernel_cpu_share'] = {k: round(med(res['kernel'][k]), 3) for k in (f'{m}_ours', f'{m}_lightly', 'floor')}
         # paired per-round ratios (same round, both calls quiet) show whether the comparison is inside the noise
         r = [l / o for o, l, fo, fl in zip(times[f'{m}_ours'], times[f'{m}_lightly'], fg[f'{m}_ours'], fg[f'{m}_lightly'])
              if fo < QUIET and fl < QUIET] or [l / o for o, l in zip(times[f'{m}_ours'], times[f'{m}_lightly'])]
@@ -544,7 +547,7 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
 
     # (a) data throughput
     png = prep['us8k_png']['root']
-    patience = 5 if quick else 30   # seconds to wait for a quiet machine before each timing
+    patience = 5 if quick else 60   # seconds to wait for a quiet machine before each timing
     deadline = time.time() + (100 if quick else 720)   # no extra rounds (for quiet calls) after this
     dcfg = dict(base, root=png, batch=32, workers=workers, rounds=2 if quick else 4, min_time=0.5 if quick else 1.0,
                 max_time=10 if quick else 60)

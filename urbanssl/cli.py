@@ -16,7 +16,7 @@ from .synth import make_synthetic, default_data_dir
 
 # %% auto #0
 __all__ = ['DEMO_METHODS', 'DEMO_PRESETS', 'DEMO_FOLDS', 'undash_args', 'call_parse_dashed', 'urbanssl_train', 'demo_config',
-           'comparison_table', 'markdown_table', 'run_demo', 'urbanssl_demo']
+           'comparison_table', 'comparison_markdown', 'run_demo', 'urbanssl_demo']
 
 # %% ../nbs/12_cli.ipynb #a8d4bc28
 def undash_args(argv:list) -> list:
@@ -109,7 +109,7 @@ def comparison_table(results:dict, seconds:dict|None=None) -> pd.DataFrame:
                          seconds=round((seconds or {}).get(m, np.nan), 1)))
     return pd.DataFrame(rows)
 
-def markdown_table(df:pd.DataFrame) -> str:
+def comparison_markdown(df:pd.DataFrame) -> str:
     "The comparison table as markdown, accuracies in % as mean ± std."
     pm = lambda m, s: '—' if np.isnan(m) else f"{100*m:.1f} ± {100*s:.1f}"
     lines = ['| method | protocol | accuracy (%) | kNN accuracy (%) | folds | time (s) |', '|---|---|---|---|---|---|']
@@ -147,7 +147,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
     df = comparison_table(results, secs)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out/'comparison.csv', index=False)
-    md = markdown_table(df)
+    md = comparison_markdown(df)
     (out/'comparison.md').write_text(f"# urbanssl demo ({preset}): {len(store)} synthetic clips, folds {folds}\n\n{md}\n")
     if verbose: print(f"\n{md}\n\n{len(store)} clips, total {time.time() - t0:.0f} s; written to {out}")
     return df
