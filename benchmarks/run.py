@@ -410,11 +410,16 @@ TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=
 
 # ---------------------------------------------------------------- driver
 
+# glibc returns freed blocks above its mmap threshold (at most 32 MB by default) to the OS, so every training step
+# page-faults its large activation tensors in afresh; these settings keep freed memory in the process instead
+TUNED_MALLOC = {'MALLOC_MMAP_THRESHOLD_': str(2**30), 'MALLOC_TRIM_THRESHOLD_': str(2**31 - 1)}
+
 def run_task(task:dict, verbose:bool=True) -> dict:
     "Run one task in a fresh worker process and return its result."
     cmd = [sys.executable, str(Path(__file__).resolve()), '--task', json.dumps(task)]
+    env = dict(os.environ, **(TUNED_MALLOC if task.get('malloc') == 'tuned' else {}))
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
     if p.returncode != 0 or not lines:
         raise RuntimeError(f"benchmark task {task['kind']} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
@@ -479,7 +484,7 @@ def report(res:dict) -> str:
     "The printed summary of a results dict."
     m, d, out = res['meta'], res['data'], []
     out.append(f"urbanssl benchmark, {m['date']}: {m['device']} ({m['gpu'] or m['cpu']}), {m['n_cpus']} CPUs, "
-               f"torch {m['torch']} ({m['torch_threads']} threads), lightly {m['lightly']}; "
+               f"torch {m['torch']} ({m['torch_threads']} threads), lightly {m['lightly']}, {m.get('malloc', 'default')} malloc; "
                f"load average before {m['loadavg_before']}, after {m['loadavg_after']}; other processes used "
                f"{m['foreign_cores_mean']} cores on average; {m['duration_s']:.0f} s")
     out.append(f"\n(a) Data throughput, {d['n_files']} synthetic Kaggle PNGs -> {d['item_shape']}, batch {d['batch']}, two views, "
@@ -525,6 +530,7 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
          data_dir:str=None,               # where the synthetic datasets and their stores are kept (default: temp dir)
          configs:str=None,                # (b) as backbone:batch pairs, e.g. "cnn:32,resnet18:128" (default: all four; cnn only with --quick)
          workers:int=2,                   # DataLoader num_workers of the seed-style pipeline
+         malloc:str='default',            # glibc allocator settings of the workers: 'default', or 'tuned' (TUNED_MALLOC)
          no_memory:bool=False,            # skip the peak-memory processes (one extra process per variant)
          task:str=None,                   # internal: run one measurement (JSON) in this process and print its result
         ):
@@ -543,7 +549,9 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
     print(f"urbanssl benchmark on {meta['device']} ({meta['gpu'] or meta['cpu']}), load average {load0}", flush=True)
     print(f"preparing synthetic data in {data_dir} (generated once, then reused)", flush=True)
     prep = prepare_data(data_dir, 2)
-    base = dict(device=str(dev), cache=prep['cache'])
+    if malloc not in ('default', 'tuned'): raise ValueError(f"--malloc must be 'default' or 'tuned', got {malloc!r}")
+    base = dict(device=str(dev), cache=prep['cache'], malloc=malloc)
+    meta.update(malloc=malloc, malloc_env=TUNED_MALLOC if malloc == 'tuned' else {})
 
     # (a) data throughput
     png = prep['us8k_png']['root']
@@ -578,7 +586,7 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
     meta.update(loadavg_after=loadavg(), duration_s=time.perf_counter() - t_start, foreign_cores_mean=round(whole.stop(), 2),
                 quiet_threshold_cores=QUIET)
     res['targets'] = targets(res)
-    out = Path(out or HERE/f"results-{dev.type}{'-quick' if quick else ''}.json")
+    out = Path(out or HERE/f"results-{dev.type}{'-malloc' if malloc == 'tuned' else ''}{'-quick' if quick else ''}.json")
     out.write_text(json.dumps(res, indent=1))
     print('\n' + report(res))
     print(f"\nwrote {out}")
