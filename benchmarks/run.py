@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """urbanssl benchmark (issue 6): data throughput, SSL training-step throughput against lightly, and peak memory.
 
-    python benchmarks/run.py [--quick] [--out FILE.json] [--device auto|cpu|cuda]
+    python benchmarks/run.py [--quick] [--out FILE.json] [--device auto|cpu|cuda] [--malloc default|tuned]
 
-Every measurement runs in a fresh worker process (this script with `--task`), so one configuration's memory does
-not leak into the next, and peak RSS is the worker's own. Inside a worker the variants being compared are
-interleaved round by round (the order rotates each round) and the median round is reported, so that background
-load hits all of them alike.
+Every measurement runs in a fresh worker process (this script with `--task`), so one configuration does not leak
+into the next, and peak RSS is the worker's own. Inside a worker the variants being compared are interleaved call by
+call (the order rotates each round). Each call also records how much CPU other processes used meanwhile; medians are
+taken over the quiet calls (other processes below QUIET cores), and rounds are added until there are enough of them
+or a time limit passes. The docs page nbs/14_benchmark.ipynb presents the JSON this writes.
 """
 from __future__ import annotations
 import ctypes, datetime, gc, json, os, platform, resource, shlex, statistics, subprocess, sys, tempfile, time
@@ -525,7 +526,7 @@ def targets(res:dict) -> dict:
 
 @call_parse
 def main(quick:bool=False,                # reduced set (cnn backbone only, memory at batch 32 only), fewer rounds: < ~2 min
-         out:str=None,                    # results JSON (default benchmarks/results-{device}.json, -quick when --quick)
+         out:str=None,                    # results JSON (default benchmarks/results-{device}[-malloc][-quick].json)
          device:str='auto',               # auto, cpu or cuda
          data_dir:str=None,               # where the synthetic datasets and their stores are kept (default: temp dir)
          configs:str=None,                # (b) as backbone:batch pairs, e.g. "cnn:32,resnet18:128" (default: all four; cnn only with --quick)
