@@ -122,7 +122,7 @@ def comparison_markdown(df:pd.DataFrame) -> str:
 def run_demo(out='demo_out',            # output folder: one run directory per method, comparison.md and .csv
              folds=None,                 # held-out folds (default: the preset's)
              data=None,                  # synthetic dataset folder (default `default_data_dir()`, '-long' for the long preset)
-             preset:str='quick',         # 'quick' (2-core CPU, < 15 min) or 'long' (GPU; SSL beats random init)
+             preset:str='quick',         # 'quick' (2-core CPU, < 15 min) or 'long' (GPU, much longer pretraining; not yet run end to end)
              methods=DEMO_METHODS,       # methods to compare
              synth:dict|None=None,       # overrides of the preset's `make_synthetic` settings (n_per_class, n_folds, n_classes)
              cache_dir=None,             # spectrogram store cache
@@ -157,7 +157,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
 def urbanssl_demo(
     out:str='demo_out',   # output folder: one run directory per method, plus comparison.md and comparison.csv
     folds:str=None,       # held-out folds (quick default 1,2: about 9.5 min on 2 shared CPU cores; 1-10: about 40 min)
-    preset:str='quick',   # quick (2-core CPU, under 15 min) or long (GPU recipe where SSL beats random init)
+    preset:str='quick',   # quick (2-core CPU, under 15 min) or long (GPU recipe with much longer pretraining; not yet run end to end)
     data:str=None,        # synthetic dataset folder, generated once (default: $URBANSSL_DATA or ~/.cache/urbanssl/synth-us8k)
     device:str='auto',    # auto, cpu or cuda
     workers:int=1,        # torch CPU threads (1: reproducible numbers; 2 is faster on an idle 2-core machine)
