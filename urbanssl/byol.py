@@ -42,19 +42,35 @@ def cosine_tau(step:int, # current step (clamped to [0, total_steps])
 # %% ../nbs/06_byol.ipynb #783cfa16
 class BYOL(nn.Module):
     "BYOL: online backbone+projector+predictor regressing onto an EMA target backbone+projector."
+    defaults = dict(epochs=10, lr=3e-4, weight_decay=1e-6, hidden_dim=4096, out_dim=256)  # the original notebook's
+    sync_batchnorm = True  # under DDP on CUDA, BatchNorm statistics are synchronised across ranks
+    backbone_key = 'online_backbone'  # checkpoint key of the representation's backbone
+
     def __init__(self,
                  backbone:nn.Module, # feature extractor mapping (B, C, H, W) to (B, feat_dim)
                  feat_dim:int, # its feature dimension
                  hidden_dim:int=4096, # hidden size of projector and predictor
                  out_dim:int=256, # projection size
-                 tau:float=0.999): # EMA momentum used by `update_target` by default
+                 tau:float=0.999, # EMA momentum (the base value of the cosine schedule)
+                 tau_schedule:str='constant'): # 'constant' or 'cosine' (from tau to 1 over the training run)
         super().__init__()
-        self.tau = tau
+        if tau_schedule not in ('constant', 'cosine'): raise ValueError(f"tau_schedule must be constant or cosine, got {tau_schedule!r}")
+        self.tau, self.tau_schedule = tau, tau_schedule
         self.online_backbone = backbone
         self.online_projector = MLPHead(feat_dim, hidden_dim, out_dim)
         self.predictor = MLPHead(out_dim, hidden_dim, out_dim)
         self.target_backbone = copy.deepcopy(self.online_backbone).requires_grad_(False)
         self.target_projector = copy.deepcopy(self.online_projector).requires_grad_(False)
+
+    @classmethod
+    def from_config(cls, backbone:nn.Module, feat_dim:int, cfg, world_size:int=1):
+        "The model a training config asks for (`cfg`: a `TrainConfig` or anything with its attributes)."
+        return cls(backbone, feat_dim, cfg.hidden_dim, cfg.out_dim, cfg.tau, cfg.tau_schedule)
+
+    @property
+    def backbone(self) -> nn.Module:
+        "The online backbone: the representation used after pretraining."
+        return self.online_backbone
 
     def features(self, x:torch.Tensor) -> torch.Tensor:
         "Online backbone features, the representation used after pretraining."
@@ -72,3 +88,11 @@ class BYOL(nn.Module):
         tau = self.tau if tau is None else tau
         ema_update(self.target_backbone, self.online_backbone, tau)
         ema_update(self.target_projector, self.online_projector, tau)
+
+    def tau_at(self, step:int, total_steps:int) -> float:
+        "The EMA momentum after global step `step` of `total_steps`."
+        return cosine_tau(step, max(1, total_steps), self.tau) if self.tau_schedule == 'cosine' else self.tau
+
+    def on_step(self, step:int, total_steps:int) -> None:
+        "Called after every optimiser step with the global step: move the target network."
+        self.update_target(self.tau_at(step, total_steps))

@@ -12,8 +12,9 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 from .data import SpecConfig, load_store, fold_split, parse_folds
-from .train import (make_config, config_diff, plan_phases, FoldTrainer, get_device, init_distributed, dist_env, barrier,
-                            seed_everything, load_fold_model)
+from .distributed import get_device, init_distributed, dist_env, barrier, seed_everything
+from .config import make_config, resume_diff, RunData, RunPlace, run_record
+from .train import FoldTrainer
 
 # %% auto #0
 __all__ = ['HISTORY_COLUMNS', 'ckpt_name', 'write_text_atomic', 'history_frame', 'predictions_frame', 'summarise',
@@ -95,7 +96,7 @@ def check_run_dir(out, config:dict, resume:bool) -> Path:
     if has_run and not resume:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
     if resume and cfg_file.exists():
-        diff = config_diff(json.loads(cfg_file.read_text()), config)
+        diff = resume_diff(json.loads(cfg_file.read_text()), config)
         if diff: raise ValueError(f"cannot --resume {out}: it was written with a different config ({'; '.join(diff)}); "
                                   "use the original settings or another --out")
     return out
@@ -163,9 +164,9 @@ def _run_cv(data, config, folds, out, resume, dev, workers, image_size, cache_di
     rank, world = dist_env()
     store = _load_data(data, image_size, cache_dir, progress)
     splits = check_folds(store, folds, data if isinstance(data, (str, Path)) else None)
-    config.update(dataset=store.dataset, layout=store.layout, source=store.source, in_chans=int(store.x.shape[1]),
-                  spec=asdict(store.cfg), data=str(store.root), n_clips=len(store), folds=[k for k, _, _ in splits],
-                  device=str(dev), workers=int(workers), world_size=world)
+    config = run_record(config, RunData(store.dataset, store.layout, store.source, int(store.x.shape[1]), asdict(store.cfg),
+                                        str(store.root), len(store)),
+                        RunPlace([k for k, _, _ in splits], str(dev), int(workers), world))
     out = check_run_dir(out, config, resume)
     barrier()                                   # every rank has checked before rank 0 writes
     if rank == 0:

@@ -14,6 +14,10 @@ __all__ = ['SimCLR']
 # %% ../nbs/05_simclr.ipynb #9a45cea7
 class SimCLR(nn.Module):
     "SimCLR: backbone + projection head, trained with NT-Xent between two views."
+    defaults = dict(epochs=15, lr=1e-3, weight_decay=0., hidden_dim=512, out_dim=128)  # the original notebook's
+    sync_batchnorm = False  # under DDP the negatives are gathered from all ranks instead
+    backbone_key = 'backbone'  # checkpoint key of the representation's backbone
+
     def __init__(self,
                  backbone:nn.Module, # feature extractor mapping (B, C, H, W) to (B, feat_dim)
                  feat_dim:int, # its feature dimension
@@ -24,6 +28,11 @@ class SimCLR(nn.Module):
         super().__init__()
         self.backbone, self.temperature, self.gather = backbone, temperature, gather
         self.projection_head = ProjectionHead(feat_dim, hidden_dim, out_dim)
+
+    @classmethod
+    def from_config(cls, backbone:nn.Module, feat_dim:int, cfg, world_size:int=1):
+        "The model a training config asks for (`cfg`: a `TrainConfig` or anything with its attributes)."
+        return cls(backbone, feat_dim, cfg.hidden_dim, cfg.out_dim, cfg.temperature, gather=world_size > 1)
 
     def features(self, x:torch.Tensor) -> torch.Tensor:
         "Backbone features, the representation used after pretraining."
@@ -37,3 +46,6 @@ class SimCLR(nn.Module):
         "NT-Xent loss between the two views' embeddings."
         z1, z2 = self.project(torch.cat([x1, x2])).chunk(2)
         return nt_xent(z1, z2, self.temperature, self.gather)
+
+    def on_step(self, step:int, total_steps:int) -> None:
+        "Called after every optimiser step with the global step; SimCLR has nothing to update."
