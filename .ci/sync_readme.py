@@ -1,4 +1,4 @@
-"""Write README.md from the markdown cells of nbs/index.ipynb (nbdev_readme needs Quarto, which we cannot install).
+"""Write README.md from the markdown cells and the shown code cells of nbs/index.ipynb (nbdev_readme needs Quarto, which we cannot install).
 
 `python .ci/sync_readme.py` rewrites README.md; `--check` exits 1 when README.md is out of date."""
 import json, sys
@@ -6,7 +6,13 @@ from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
 nb = json.loads((root/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
-parts = [''.join(c['source']).strip() for c in nb['cells'] if c['cell_type'] == 'markdown']
+def part(c):
+    "A markdown cell as it is; a code cell shown on the page (no `#| hide`) as a fenced Python block."
+    src = ''.join(c['source']).strip()
+    if c['cell_type'] == 'markdown': return src
+    if '#| hide' in src: return ''
+    return '```python\n' + '\n'.join(l for l in src.splitlines() if not l.startswith('#|')) + '\n```'
+parts = [part(c) for c in nb['cells']]
 text = '\n\n'.join(p for p in parts if p) + '\n'
 readme = root/'README.md'
 if '--check' in sys.argv:

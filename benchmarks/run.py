@@ -7,7 +7,7 @@ Every measurement runs in a fresh worker process (this script with `--task`), so
 into the next, and peak RSS is the worker's own. Inside a worker the variants being compared are interleaved call by
 call (the order rotates each round). Each call also records how much CPU other processes used meanwhile; medians are
 taken over the quiet calls (other processes below QUIET cores), and rounds are added until there are enough of them
-or a time limit passes. The docs page nbs/14_benchmark.ipynb presents the JSON this writes.
+or a time limit passes. The docs page nbs/20_benchmark.ipynb presents the JSON this writes.
 """
 from __future__ import annotations
 import ctypes, datetime, gc, json, os, platform, resource, shlex, statistics, subprocess, sys, tempfile, time
@@ -15,7 +15,7 @@ from pathlib import Path
 from fastcore.script import call_parse
 
 HERE = Path(__file__).resolve().parent
-SHAPES = {'cnn': ('us8k_audio', 'audio'), 'resnet18': ('us8k_png', 'seed')}  # backbone -> (store layout, augment recipe)
+SHAPES = {'cnn': ('us8k_audio', 'audio'), 'resnet18': ('us8k_png', 'image')}  # backbone -> (store layout, augment recipe)
 
 
 # ---------------------------------------------------------------- process measurements
@@ -162,10 +162,10 @@ def seed_epoch(loader, device) -> int:
 def ours_epoch(store, aug, g, batch:int, seed:int, device) -> int:
     "One epoch of our pipeline: batches by indexing the cached store, two augmented views on `device`."
     import numpy as np
-    from urbanssl.train import epoch_batches, fetch
+    from urbanssl.distributed import epoch_batches, load_batch
     n = 0
     for b in epoch_batches(np.arange(len(store)), batch, seed):
-        xb = fetch(store.x, b, device)
+        xb = load_batch(store.x, b, device)
         v1, v2 = aug(xb, generator=g), aug(xb, generator=g)
         n += len(b)
     return n
@@ -175,7 +175,7 @@ def task_data(t:dict) -> dict:
     import torch
     from urbanssl.augment import make_augment
     from urbanssl.data import load_store
-    from urbanssl.train import get_device
+    from urbanssl.distributed import get_device
     device = get_device(t['device'])
     out = {}
     with tempfile.TemporaryDirectory(prefix='urbanssl-bench-cache-') as cache:
@@ -185,7 +185,7 @@ def task_data(t:dict) -> dict:
         out['cached_open_s'] = time.perf_counter() - tt
         out.update(n_files=len(store), item_shape=list(store.x.shape[1:]), store_dtype=str(store.x.dtype),
                    first_load_files_per_s=len(store) / out['first_load_s'])
-        aug, g = make_augment('seed'), torch.Generator(device).manual_seed(0)
+        aug, g = make_augment('image'), torch.Generator(device).manual_seed(0)
         loader = seed_loader(store, t['batch'], t['workers'])
         ep = iter(range(10**9))
         def ours():   # enough epochs for >= min_time seconds
@@ -216,13 +216,13 @@ def task_data_mem(t:dict) -> dict:
     import torch
     from urbanssl.augment import make_augment
     from urbanssl.data import load_store
-    from urbanssl.train import get_device
+    from urbanssl.distributed import get_device
     device = get_device(t['device'])
     store = load_store(t['root'], cache_dir=t['cache'], progress=False)
     base = proc_mb()
     if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
     if t['pipeline'] == 'ours':
-        aug, g = make_augment('seed'), torch.Generator(device).manual_seed(0)
+        aug, g = make_augment('image'), torch.Generator(device).manual_seed(0)
         for e in range(2): ours_epoch(store, aug, g, t['batch'], e, device)
     else:
         loader = seed_loader(store, t['batch'], t['workers'])
@@ -270,7 +270,7 @@ class Bench:
         import numpy as np, torch
         from urbanssl.augment import make_augment
         from urbanssl.data import load_store, fold_split
-        from urbanssl.train import get_device
+        from urbanssl.distributed import get_device
         self.t, self.device = t, get_device(t['device'])
         self.store = load_store(t['root'], cache_dir=t['cache'], progress=False)
         self.x, self.B, self.recipe = self.store.x, t['batch'], SHAPES[t['backbone']][1]
@@ -283,25 +283,29 @@ class Bench:
 
     def idx(self): return self.rng.choice(self.train_idx, self.B, replace=False)
     def views(self):
-        from urbanssl.train import fetch
-        xb = fetch(self.x, self.idx(), self.device)
+        from urbanssl.distributed import load_batch
+        xb = load_batch(self.x, self.idx(), self.device)
         return self.augment(xb, generator=self.g), self.augment(xb, generator=self.g)
 
     def config(self, method:str) -> dict:
-        from urbanssl.train import make_config
+        from urbanssl.config import make_config, run_record
         cfg = make_config(method, 'linear', backbone=self.t['backbone'], augment=self.recipe, batch_size=self.B)
-        return dict(cfg, in_chans=int(self.x.shape[1]))
+        return dict(run_record(cfg), in_chans=int(self.x.shape[1]))
 
     def ours(self, method:str):
-        "One training step exactly as urbanssl.train runs it: `ssl_epoch` over one batch of indices."
-        from urbanssl.train import FoldTrainer, ssl_epoch
-        cfg = self.config(method)
-        tr = FoldTrainer(self.x, self.store.labels, self.train_idx, self.test_idx, cfg, 1, self.store.class_names,
-                         device=self.device, progress=False)
-        opt, scaler = tr.optimizer(tr.ssl, cfg['lr'])
-        ema, it = tr.ema(0), iter(range(10**9))
-        return lambda: ssl_epoch(tr.ssl, self.x, self.idx(), tr.augment, opt, batch_size=self.B, seed=next(it),
-                                 device=self.device, scaler=scaler, after_step=ema)
+        "One training step exactly as urbanssl.train runs it: `ssl_step` on two views of a batch."
+        import torch
+        from urbanssl.backbone import create_backbone
+        from urbanssl.config import METHODS, config_from_record
+        from urbanssl.distributed import derive_seed, make_scaler
+        from urbanssl.train import ssl_step
+        cfg, dev = config_from_record(self.config(method)), self.device
+        torch.manual_seed(derive_seed(cfg.seed, 'init'))
+        bb, feat = create_backbone(cfg.backbone, int(self.x.shape[1]))
+        model = METHODS[method].from_config(bb, feat, cfg).to(dev, memory_format=self.fmt)
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scaler, steps = make_scaler(dev), iter(range(10**9))
+        return lambda: ssl_step(model, *self.views(), opt, scaler, next(steps), 10**9)
 
     def lightly(self, method:str):
         "An equivalent step from lightly's parts, fed by the same store indexing and augment module."
@@ -309,7 +313,7 @@ class Bench:
         from lightly.loss import NTXentLoss, NegativeCosineSimilarity
         from lightly.models.utils import update_momentum
         from urbanssl.backbone import create_backbone
-        from urbanssl.train import derive_seed, autocast_for, make_scaler
+        from urbanssl.distributed import derive_seed, autocast_for, make_scaler
         cfg, dev = self.config(method), self.device
         torch.manual_seed(derive_seed(cfg['seed'], 'init'))
         bb, feat = create_backbone(cfg['backbone'], cfg['in_chans'])
@@ -341,7 +345,7 @@ class Bench:
 
     def floor(self, split:bool=False):
         "The backbone's forward and backward alone on the two views (2B inputs on the device), together or one by one."
-        from urbanssl.train import autocast_for
+        from urbanssl.distributed import autocast_for
         bb, xx = self.backbone()
         parts = xx.chunk(2) if split else [xx]
         def step():
@@ -353,7 +357,7 @@ class Bench:
     def target_forward(self, split:bool=False):
         "The backbone's forward alone, no gradient, on the two views: the extra backbone work of BYOL's target."
         import torch
-        from urbanssl.train import autocast_for
+        from urbanssl.distributed import autocast_for
         bb, xx = self.backbone()
         parts = xx.chunk(2) if split else [xx]
         def step():
@@ -491,7 +495,7 @@ def report(res:dict) -> str:
     out.append(f"\n(a) Data throughput, {d['n_files']} synthetic Kaggle PNGs -> {d['item_shape']}, batch {d['batch']}, two views, "
                f"seed-style DataLoader num_workers={d['workers']}")
     out.append(fmt_table([
-        dict(p='ours: cached store -> indexing -> make_augment("seed") x2', s=d['ours_samples_per_s'], m=(d['memory']['ours'] or {}).get('peak_rss_mb')),
+        dict(p='ours: cached store -> indexing -> make_augment("image") x2', s=d['ours_samples_per_s'], m=(d['memory']['ours'] or {}).get('peak_rss_mb')),
         dict(p='seed-style: PIL open + torchvision transforms x2, DataLoader', s=d['seed_samples_per_s'], m=(d['memory']['seed'] or {}).get('peak_rss_mb'))],
         [('pipeline', 'p', '{}'), ('samples/s', 's', '{:.0f}'), ('peak RSS MB', 'm', '{:.0f}')]))
     out.append(f"speed-up {d['speedup']:.1f}x (target >= 10x: {'met' if d['speedup'] >= 10 else 'MISSED'}; "
@@ -541,7 +545,7 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
         print('RESULT ' + json.dumps(TASKS[t['kind']](t)), flush=True)
         return
     memory = not no_memory
-    from urbanssl.train import get_device
+    from urbanssl.distributed import get_device
     t_start, load0, whole = time.perf_counter(), loadavg(), Foreign().start()
     dev = get_device(device)
     data_dir = Path(data_dir or Path(tempfile.gettempdir())/'urbanssl-bench').expanduser()

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 __all__ = ['RECIPES', 'BatchAugment', 'resample', 'RandomResizedCrop', 'RandomHorizontalFlip', 'rgb_to_grayscale', 'hue_matrix',
            'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop', 'TimeShift',
            'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'to_power', 'from_power', 'LogMixupExp',
-           'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'seed_recipe', 'audio_recipe', 'none_recipe', 'make_augment']
+           'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'image_recipe', 'audio_recipe', 'none_recipe', 'make_augment']
 
 # %% ../nbs/02_augment.ipynb #d7734cb9
 def _rand(*shape, generator=None, device=None) -> torch.Tensor:
@@ -21,11 +21,13 @@ def _rand(*shape, generator=None, device=None) -> torch.Tensor:
     dev = generator.device if generator is not None else device
     return torch.rand(*shape, generator=generator, device=dev).to(device)
 
+# %% ../nbs/02_augment.ipynb #fb626ae6
 def _randn(*shape, generator=None, device=None) -> torch.Tensor:
     "Standard normal draws from `generator` (or the global RNG), returned on `device`."
     dev = generator.device if generator is not None else device
     return torch.randn(*shape, generator=generator, device=dev).to(device)
 
+# %% ../nbs/02_augment.ipynb #bb767de1
 def _uniform(lo, hi, *shape, generator=None, device=None) -> torch.Tensor:
     "Uniform `[lo, hi)` draws of `shape`."
     return lo + (hi - lo) * _rand(*shape, generator=generator, device=device)
@@ -60,6 +62,7 @@ class BatchAugment(nn.Module):
 def _pair(size) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else tuple(size)
 
+# %% ../nbs/02_augment.ipynb #8eb2d8af
 def resample(x:torch.Tensor,            # batch (B, C, H, W)
              sx:torch.Tensor,           # (B,) half-width of the box read along W (1 = full width)
              sy:torch.Tensor,           # (B,) half-height of the box read along H
@@ -121,6 +124,7 @@ def rgb_to_grayscale(x:torch.Tensor) -> torch.Tensor:
     if x.shape[1] != 3: return x
     return _LUMA[0] * x[:, 0:1] + _LUMA[1] * x[:, 1:2] + _LUMA[2] * x[:, 2:3]
 
+# %% ../nbs/02_augment.ipynb #84bdce1d
 def hue_matrix(h:torch.Tensor) -> torch.Tensor:
     "Per-sample (B, 3, 3) RGB matrices rotating the YIQ chroma plane by `h` turns (an approximate hue shift)."
     cos, sin = torch.cos(2 * math.pi * h), torch.sin(2 * math.pi * h)
@@ -128,6 +132,7 @@ def hue_matrix(h:torch.Tensor) -> torch.Tensor:
     R[:, 0, 0], R[:, 1, 1], R[:, 1, 2], R[:, 2, 1], R[:, 2, 2] = 1, cos, -sin, sin, cos
     return _YIQ2RGB.to(h.device, h.dtype) @ R @ _RGB2YIQ.to(h.device, h.dtype)
 
+# %% ../nbs/02_augment.ipynb #f9abf517
 def rgb_to_hsv(x:torch.Tensor, eps:float=1e-8) -> torch.Tensor:
     "RGB batch in [0, 1] to HSV (all channels in [0, 1])."
     maxc, amax = x.max(1)
@@ -139,6 +144,7 @@ def rgb_to_hsv(x:torch.Tensor, eps:float=1e-8) -> torch.Tensor:
     h = torch.where(delta == 0, torch.zeros_like(h), h)
     return torch.stack([(h / 6) % 1, s, maxc], 1)
 
+# %% ../nbs/02_augment.ipynb #abd3bf5a
 def hsv_to_rgb(x:torch.Tensor) -> torch.Tensor:
     "HSV batch (channels in [0, 1]) to RGB."
     h, s, v = x.unbind(1)
@@ -162,6 +168,7 @@ def gray_some(x:torch.Tensor,       # RGB batch (B, 3, H, W)
     if len(i): x[i] = rgb_to_grayscale(x[i]).expand(-1, 3, -1, -1)
     return x
 
+# %% ../nbs/02_augment.ipynb #d46cad0c
 class ColorJitter(BatchAugment):
     "Per-sample brightness, contrast, saturation and hue jitter (torchvision's factors, fixed order)."
     identity_params = True
@@ -281,6 +288,7 @@ def band_mask(n:int, L:int, max_width:float, n_masks:int=1, generator=None, devi
     ar = torch.arange(L, device=device)
     return ((ar >= start.unsqueeze(-1)) & (ar < (start + w).unsqueeze(-1))).any(1)
 
+# %% ../nbs/02_augment.ipynb #547ae6fc
 class _Mask(BatchAugment):
     def __init__(self, max_width:float=0.15, n_masks:int=2, value:float|None=0., p:float=1.0):
         super().__init__(p)
@@ -294,6 +302,7 @@ class _Mask(BatchAugment):
         v = x.mean((1, 2, 3), keepdim=True) if self.value is None else torch.tensor(self.value, dtype=x.dtype, device=x.device)
         return torch.where(m, v, x)
 
+# %% ../nbs/02_augment.ipynb #7c3cc954
 class FreqMask(_Mask):
     "SpecAugment frequency masking: `n_masks` bands of up to `max_width` of the mel axis per sample."
     axis = -2
@@ -303,6 +312,7 @@ class FreqMask(_Mask):
                  p:float=1.0):                 # probability of masking a sample
         super().__init__(max_width, n_masks, value, p)
 
+# %% ../nbs/02_augment.ipynb #189d8085
 class TimeMask(_Mask):
     "SpecAugment time masking: `n_masks` bands of up to `max_width` of the time axis per sample."
     axis = -1
@@ -326,6 +336,7 @@ class RandomGain(BatchAugment):
         if on is not None: g = g * on.view(-1, 1, 1, 1)                                        # not drawn: 0 dB
         return x + (g / self.top_db).to(x.dtype)
 
+# %% ../nbs/02_augment.ipynb #93385a08
 class LinearFader(BatchAugment):
     "Add a per-sample linear gain ramp along time, from one random gain in [-max_db, max_db] dB to another."
     def __init__(self, max_db:float=10.,  # largest gain at either end in dB
@@ -347,10 +358,12 @@ def to_power(x:torch.Tensor, top_db:float=80.) -> torch.Tensor:
     k = top_db * math.log(10) / 10
     return (x * k).sub_(k).exp_()
 
+# %% ../nbs/02_augment.ipynb #163d0aaf
 def from_power(p:torch.Tensor, top_db:float=80., amin:float=1e-10) -> torch.Tensor:
     "Linear power back to normalised dB (inverse of `to_power`)."
     return p.clamp(min=amin).log_().mul_(10 / (top_db * math.log(10))).add_(1)
 
+# %% ../nbs/02_augment.ipynb #b0ca911f
 class LogMixupExp(BatchAugment):
     "BYOL-A log-mixup-exp: mix each clip with another clip of the batch in linear power, per-sample ratio."
     def __init__(self, ratio:float=0.4,   # the mixing weight of the other clip is drawn from [0, ratio)
@@ -385,6 +398,7 @@ class GaussianNoise(BatchAugment):
         if on is not None: s = s * on.view(-1, 1, 1, 1)                                        # not drawn: no noise
         return torch.addcmul(x, _randn(*x.shape, generator=generator, device=x.device).to(x.dtype), s.to(x.dtype))
 
+# %% ../nbs/02_augment.ipynb #da950ef4
 class Resize(nn.Module):
     "Resize every sample to `size` (bilinear, antialiased when shrinking)."
     def __init__(self, size): super().__init__(); self.size = _pair(size) # output (H, W) or int
@@ -392,6 +406,7 @@ class Resize(nn.Module):
         return F.interpolate(x, size=self.size, mode='bilinear', align_corners=False, antialias=True)
     def extra_repr(self): return f'size={self.size}'
 
+# %% ../nbs/02_augment.ipynb #3e3e4a3c
 class Clamp(nn.Module):
     "Clip values to [lo, hi] (the normalised range)."
     def __init__(self, lo:float=0., hi:float=1.): super().__init__(); self.lo, self.hi = lo, hi
@@ -418,24 +433,29 @@ class Augment(nn.Module):
         return y
 
 # %% ../nbs/02_augment.ipynb #e34e1ba8
-def seed_recipe(size=None) -> list[nn.Module]:
+def image_recipe(size=None) -> list[nn.Module]:
     "The original notebook's image augmentations."
     return [RandomResizedCrop(size, hflip=0.5), ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, grayscale=0.2)]
 
+# %% ../nbs/02_augment.ipynb #8fadffdb
 def audio_recipe(size=None) -> list[nn.Module]:
     "Spectrogram-native augmentations (BYOL-A crop and mixup, shift, gain/fader, noise, SpecAugment masks)."
     return [SpecResizedCrop(size=size), TimeShift(0.5, p=0.5), RandomGain(6, p=0.5), LinearFader(10, p=0.5),
             LogMixupExp(0.4), GaussianNoise(0.03, p=0.5), Clamp(0, 1), FreqMask(0.15, 2), TimeMask(0.1, 2)]
 
+# %% ../nbs/02_augment.ipynb #de42cb67
 def none_recipe(size=None) -> list[nn.Module]:
     "No augmentation (only a resize when `size` is given)."
     return [] if size is None else [Resize(size)]
 
-RECIPES = {'seed': seed_recipe, 'audio': audio_recipe, 'none': none_recipe}
+# %% ../nbs/02_augment.ipynb #fea79a74
+RECIPES = {'image': image_recipe, 'audio': audio_recipe, 'none': none_recipe}
+_RECIPE_ALIASES = {'seed': 'image'}  # old names that `make_augment` still accepts
 
-def make_augment(recipe:str='audio',  # one of `RECIPES`: 'seed', 'audio', 'none'
+def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'none' ('seed': old name of 'image')
                  size=None,            # output (H, W) or int; default: keep the input size
                 ) -> Augment:
     "Build the named augmentation recipe as an `Augment` module."
+    recipe = _RECIPE_ALIASES.get(recipe, recipe)
     if recipe not in RECIPES: raise ValueError(f"unknown augment recipe {recipe!r}; choose one of {list(RECIPES)}")
     return Augment(*RECIPES[recipe](size))

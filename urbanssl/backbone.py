@@ -130,6 +130,7 @@ def _is_weights_file(p) -> bool:
     s = str(p)
     return isinstance(p, Path) or Path(s).expanduser().exists() or '/' in s or os.sep in s or s.endswith(('.pth', '.pt', '.ckpt', '.bin', '.safetensors'))
 
+# %% ../nbs/03_backbone.ipynb #ce688b08
 def _resnet(name:str, in_chans:int, pretrained) -> tuple[nn.Module, int]:
     model = getattr(torchvision.models, name)(weights=None)
     model.fc = nn.Identity()

@@ -12,8 +12,8 @@ import numpy as np, pandas as pd
 import soundfile as sf
 
 # %% auto #0
-__all__ = ['US8K_CLASSES', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel', 'spec_from_file',
-           'store_shape', 'SpecStore', 'default_cache_dir', 'load_store', 'fold_split', 'parse_folds']
+__all__ = ['US8K_CLASSES', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel',
+           'spec_from_file', 'store_shape', 'SpecStore', 'default_cache_dir', 'load_store', 'fold_split', 'parse_folds']
 
 # %% ../nbs/00_data.ipynb #458ff378
 US8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
@@ -92,6 +92,7 @@ def _is_int(v) -> bool:
     try: return float(v) == int(float(v))
     except (TypeError, ValueError): return False
 
+# %% ../nbs/00_data.ipynb #1bde70b4
 def _row_problem(lay: Layout, name, fold, label, cname) -> tuple[str, str|None]:
     "The listed path and what is wrong with the row (None if it is fine)."
     if not isinstance(name, str) or not name.strip(): return str(name), 'empty file name'
@@ -170,6 +171,7 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     import librosa
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
 
+# %% ../nbs/00_data.ipynb #87eb2618
 def logmel(wave: np.ndarray, cfg: SpecConfig|None=None) -> np.ndarray:
     "Log-mel spectrogram (n_mels, frames) in dB, max 0, floor -80, float32."
     import librosa
@@ -180,7 +182,7 @@ def logmel(wave: np.ndarray, cfg: SpecConfig|None=None) -> np.ndarray:
     return librosa.power_to_db(S, ref=np.max, top_db=80).astype(np.float32)
 
 # %% ../nbs/00_data.ipynb #3f780c04
-_IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
 def _image_spec(path, cfg: SpecConfig) -> np.ndarray:
     from PIL import Image
@@ -190,13 +192,14 @@ def _image_spec(path, cfg: SpecConfig) -> np.ndarray:
     except Exception as e: raise ValueError(f"{path}: unreadable or corrupt image file ({e})") from None
     return np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255
 
+# %% ../nbs/00_data.ipynb #7e1d1424
 def spec_from_file(path: str|Path,           # a .wav (or other soundfile format) or .png file
                    cfg: SpecConfig|None=None,  # preprocessing settings
                    source: str|None=None       # 'audio' or 'image'; default: from the file extension
                   ) -> np.ndarray:
     "Preprocessed spectrogram (C, H, W) float32 in [0, 1] for one file."
     cfg = cfg or SpecConfig()
-    source = source or ('image' if str(path).lower().endswith(_IMAGE_EXTS) else 'audio')
+    source = source or ('image' if str(path).lower().endswith(IMAGE_EXTS) else 'audio')
     if source == 'image': return _image_spec(path, cfg)
     if source != 'audio': raise ValueError(f"source must be 'audio' or 'image', got {source!r}")
     return np.clip((logmel(load_wave(path, cfg), cfg) + 80) / 80, 0, 1)[None]
@@ -237,6 +240,7 @@ def default_cache_dir() -> Path:
     "Where stores are cached: $URBANSSL_CACHE or ~/.cache/urbanssl/stores."
     return Path(os.environ.get('URBANSSL_CACHE', Path.home()/'.cache'/'urbanssl'/'stores')).expanduser()
 
+# %% ../nbs/00_data.ipynb #37162e83
 def _store_key(meta: pd.DataFrame, lay: Layout, cfg: SpecConfig) -> str:
     "Hash of settings, layout and the source files' names, sizes and mtimes."
     h = hashlib.sha1(f"{_STORE_VERSION}|{cfg.key()}|{lay.kind}|{Path(lay.root).resolve()}".encode())
@@ -252,6 +256,7 @@ def _decode(args):
     try: return spec_from_file(path, cfg, source).astype(np.float16), None
     except ValueError as e: return None, str(e)
 
+# %% ../nbs/00_data.ipynb #14ef4e55
 def _decode_all(files: list, cfg: SpecConfig, source: str, out: np.ndarray, workers: int, progress: bool) -> list:
     "Decode `files` into `out` (row i <- files[i]); return the indices and errors of the files that failed."
     from tqdm.auto import tqdm
@@ -267,6 +272,7 @@ def _decode_all(files: list, cfg: SpecConfig, source: str, out: np.ndarray, work
 # %% ../nbs/00_data.ipynb #66233def
 class _DamagedCache(Exception): pass
 
+# %% ../nbs/00_data.ipynb #deda0bc5
 def _open_store(d: Path, skip_bad: bool) -> SpecStore:
     "The store cached in `d`."
     try: info = json.loads((d/'info.json').read_text())
@@ -280,6 +286,7 @@ def _open_store(d: Path, skip_bad: bool) -> SpecStore:
                          SpecConfig(**info['cfg']), info['source'], path=d, skipped=info['skipped'])
     except (OSError, ValueError, KeyError, TypeError) as e: raise _DamagedCache(e) from None
 
+# %% ../nbs/00_data.ipynb #f1c5351b
 def _remove_stale(cache_dir: Path, prefix: str, info: dict, keep: Path):
     "Remove stores of the same root and settings built from older versions of the source files."
     for d in cache_dir.glob(prefix + '*'):

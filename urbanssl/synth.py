@@ -38,6 +38,7 @@ def _harmonic(f0, amps, sr: float, phase0: float=0.) -> np.ndarray:
         s_prev, s_k = s_k, c2*s_k - s_prev
     return out
 
+# %% ../nbs/01_synth.ipynb #9df1448a
 def _fft_filter(x: np.ndarray, sr: float, gain) -> np.ndarray:
     "Filter `x` by the magnitude response `gain(freqs)` (zero phase, via the FFT)."
     f = np.fft.rfftfreq(len(x), 1/sr)
@@ -49,10 +50,12 @@ def _noise(rng, n: int, beta: float=0.) -> np.ndarray:
     x = _fft_filter(rng.standard_normal(n), 1., lambda f: np.maximum(f, 1/n)**(-beta/2))
     return x / (x.std() + 1e-12)
 
+# %% ../nbs/01_synth.ipynb #3b6bcf6b
 def _band(f, lo: float, hi: float, order: int=2):
     "Butterworth-like band-pass magnitude."
     return 1/np.sqrt(1 + (lo/np.maximum(f, 1e-3))**(2*order)) / np.sqrt(1 + (f/hi)**(2*order))
 
+# %% ../nbs/01_synth.ipynb #d9823df0
 def _formants(f, centres, widths):
     "Sum of Gaussian resonances (a vowel or body envelope)."
     return sum(np.exp(-0.5*((f - c)/w)**2) for c, w in zip(centres, widths)) + 0.02
@@ -63,12 +66,14 @@ def _env(m: int, sr: float, attack: float, decay: float) -> np.ndarray:
     t = np.arange(m)/sr
     return np.minimum(t/max(attack, 1e-4), 1) * np.exp(-np.maximum(t - attack, 0)/decay)
 
+# %% ../nbs/01_synth.ipynb #630920a2
 def _place(y: np.ndarray, seg: np.ndarray, start: int):
     "Add `seg` into `y` at `start` (clipped to the end)."
     if start >= len(y): return
     m = min(len(seg), len(y) - start)
     y[start:start+m] += seg[:m]
 
+# %% ../nbs/01_synth.ipynb #621bf7d6
 def _segments(rng, n: int, sr: float, on=(0.8, 3.), off=(0.1, 0.8)) -> np.ndarray:
     "Smooth on/off activity envelope: random on segments separated by pauses."
     env, t = np.zeros(n), int(rng.uniform(0, off[1])*sr*rng.integers(0, 2))
@@ -96,6 +101,7 @@ def siren(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: float)
     env = 0.35 + 0.65*np.exp(-0.5*((t - rng.uniform(0, t[-1]))/rng.uniform(1, 4))**2)
     return _harmonic(f0, amps, sr) * env
 
+# %% ../nbs/01_synth.ipynb #3e202568
 def jackhammer(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: float) -> np.ndarray:
     "Pneumatic hammer: impulse trains at 10-25 Hz in bursts, each hit a short noisy thud."
     rate = prm.uniform(10, 25)
@@ -124,6 +130,7 @@ def dog_bark(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: flo
         t += m + int(rng.uniform(.1, .6)*sr)
     return y
 
+# %% ../nbs/01_synth.ipynb #ad9a6825
 def gun_shot(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: float) -> np.ndarray:
     "Gun shots: a broadband crack, a low boom and an exponentially decaying reverberant tail."
     y, t = np.zeros(n), int(rng.uniform(0, .3)*sr)
@@ -147,6 +154,7 @@ def engine_idling(prm: np.random.Generator, rng: np.random.Generator, n: int, sr
     rumble = _fft_filter(_noise(rng, n, 1.), sr, lambda f: _band(f, 20, 400))
     return _harmonic(f0, amps, sr) * am + prm.uniform(.1, .5) * rumble / (rumble.std() + 1e-9)
 
+# %% ../nbs/01_synth.ipynb #dc5f5388
 def air_conditioner(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: float) -> np.ndarray:
     "Air conditioner: stationary broadband fan noise, a low blade-pass hum and slow fluctuation."
     t = np.arange(n)/sr
@@ -170,6 +178,7 @@ def car_horn(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: flo
         t += m + int(rng.uniform(.1, .5)*sr)
     return y
 
+# %% ../nbs/01_synth.ipynb #ec321793
 _VOWELS = np.array([(730, 1090), (270, 2290), (300, 870), (530, 1840), (660, 1720), (400, 2000)]) * 1.25
 
 def children_playing(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: float) -> np.ndarray:
@@ -268,6 +277,7 @@ def _mic(f, s: dict):
     for fc, db in s['peaks']: g = g * (1 + (10**(db/20) - 1)*np.exp(-0.5*((lf - np.log2(fc/1000))/.3)**2))
     return g
 
+# %% ../nbs/01_synth.ipynb #f9ba8310
 def _active_rms(x: np.ndarray, frame: int=512) -> float:
     "RMS over the frames within 20 dB of the loudest one (the level of the sound while it sounds)."
     e = (x[:len(x)//frame*frame].reshape(-1, frame)**2).mean(1) if len(x) >= frame else np.array([(x**2).mean()])
@@ -329,6 +339,7 @@ def _wav_format(rng, s: dict, mixed: bool, sr: int) -> tuple[int, int, str]:
     return (int(rng.choice(s['srs'], p=[.7, .2, .1])), 1 + int(rng.random() < s['stereo']),
             str(rng.choice(_SUBTYPES, p=s['subtype_p'])))
 
+# %% ../nbs/01_synth.ipynb #4919a577
 def _write_wav(path: Path, x: np.ndarray, sr: int, channels: int, subtype: str, rng):
     "Resample `x` from GEN_SR and write it; a second channel is a delayed, attenuated copy."
     import librosa
@@ -337,6 +348,7 @@ def _write_wav(path: Path, x: np.ndarray, sr: int, channels: int, subtype: str, 
     sf.write(path, np.clip(x, -1, 1), sr, subtype=subtype)
     if subtype == 'FLOAT': _zero_peak_time(path)
 
+# %% ../nbs/01_synth.ipynb #dc4d8bc1
 def _zero_peak_time(path: Path):
     "Zero the timestamp libsndfile puts in the PEAK chunk of float WAVs, so that files are reproducible."
     with open(path, 'r+b') as f:
@@ -377,6 +389,7 @@ def _clear(root: Path):
         if p.is_dir(): shutil.rmtree(p)
         elif p.exists(): p.unlink()
 
+# %% ../nbs/01_synth.ipynb #216d27db
 def _complete(root: Path, settings: dict) -> bool:
     "Whether `root` holds a finished dataset made with `settings`."
     try: man = json.loads((root/_MANIFEST).read_text())
