@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['RECIPES', 'BatchAugment', 'resample', 'RandomResizedCrop', 'RandomHorizontalFlip', 'rgb_to_grayscale', 'hue_matrix',
-           'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop', 'TimeShift',
-           'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'to_power', 'from_power', 'LogMixupExp',
-           'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'image_recipe', 'audio_recipe', 'none_recipe', 'make_augment']
+           'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop',
+           'RandomTimeCrop', 'TimeShift', 'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'to_power',
+           'from_power', 'LogMixupExp', 'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'image_recipe', 'audio_recipe',
+           'none_recipe', 'make_augment']
 
 # %% ../nbs/02_augment.ipynb #d7734cb9
 def _rand(*shape, generator=None, device=None) -> torch.Tensor:
@@ -254,6 +255,21 @@ class SpecResizedCrop(BatchAugment):
         tx, ty = torch.where(keep, zero, tx), torch.where(keep, zero, ty)
         return resample(x, sx, sy, tx, ty, self.size, self.mode)
 
+# %% ../nbs/02_augment.ipynb #743853fc
+class RandomTimeCrop(BatchAugment):
+    "A random segment of `frames` time frames from each sample (the whole sample when it is not longer)."
+    def __init__(self, frames:int): # segment length in frames
+        super().__init__(1.0)
+        if frames < 1: raise ValueError(f"frames must be >= 1, got {frames}")
+        self.frames = frames
+
+    def forward(self, x, generator=None):
+        B, T = x.shape[0], x.shape[-1]
+        if T <= self.frames: return x
+        start = (_rand(B, generator=generator, device=x.device) * (T - self.frames + 1)).floor().long()
+        idx = (start[:, None] + torch.arange(self.frames, device=x.device)).view(B, 1, 1, -1).expand(*x.shape[:-1], -1)
+        return x.gather(-1, idx)
+
 # %% ../nbs/02_augment.ipynb #9639cdec
 class TimeShift(BatchAugment):
     "Shift each sample in time by up to `max_shift` of its length, circularly or padding with `fill`."
@@ -454,8 +470,9 @@ _RECIPE_ALIASES = {'seed': 'image'}  # old names that `make_augment` still accep
 
 def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'none' ('seed': old name of 'image')
                  size=None,            # output (H, W) or int; default: keep the input size
+                 crop:int|None=None,   # first take a random crop of this many time frames from each sample
                 ) -> Augment:
     "Build the named augmentation recipe as an `Augment` module."
     recipe = _RECIPE_ALIASES.get(recipe, recipe)
     if recipe not in RECIPES: raise ValueError(f"unknown augment recipe {recipe!r}; choose one of {list(RECIPES)}")
-    return Augment(*RECIPES[recipe](size))
+    return Augment(*([RandomTimeCrop(crop)] if crop else []), *RECIPES[recipe](size))

@@ -10,8 +10,9 @@ import torch, torch.nn as nn
 import torchvision
 
 # %% auto #0
-__all__ = ['RESNETS', 'BACKBONES', 'conv_block', 'SpecCNN', 'adapt_conv_in', 'fresh_conv_in', 'load_weights_file', 'load_into',
-           'torchvision_state_dict', 'create_backbone', 'ProjectionHead', 'MLPHead', 'Classifier']
+__all__ = ['POOLS', 'RESNETS', 'BACKBONES', 'conv_block', 'meanmax_pool', 'MeanMaxPool', 'SpecCNN', 'adapt_conv_in',
+           'fresh_conv_in', 'load_weights_file', 'load_into', 'torchvision_state_dict', 'create_backbone',
+           'ProjectionHead', 'MLPHead', 'Classifier']
 
 # %% ../nbs/03_backbone.ipynb #d8c04172
 def conv_block(ni:int, nf:int, stride:int=1, pool:bool=True) -> nn.Sequential:
@@ -19,20 +20,37 @@ def conv_block(ni:int, nf:int, stride:int=1, pool:bool=True) -> nn.Sequential:
     layers = [nn.Conv2d(ni, nf, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(nf), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
 
+# %% ../nbs/03_backbone.ipynb #dea2da00
+POOLS = ('avg', 'meanmax')
+
+def meanmax_pool(x:torch.Tensor) -> torch.Tensor:
+    "(B, C, F, T) -> (B, C): mean over frequency, then mean plus max over time (BYOL-A)."
+    x = x.mean(2)
+    return x.mean(2) + x.amax(2)
+
+# %% ../nbs/03_backbone.ipynb #f637363a
+class MeanMaxPool(nn.Module):
+    "`meanmax_pool` as a module with the output shape (B, C, 1, 1) of `nn.AdaptiveAvgPool2d(1)`."
+    def forward(self, x:torch.Tensor) -> torch.Tensor: return meanmax_pool(x)[..., None, None]
+
 # %% ../nbs/03_backbone.ipynb #941e0ebf
 class SpecCNN(nn.Module):
-    "Small fast CNN for spectrograms: strided stem, conv blocks, global average+max pooling."
+    "Small fast CNN for spectrograms: strided stem, conv blocks, global pooling ('avg': average+max, 'meanmax')."
     def __init__(self,
                  in_chans:int=1, # input channels (1 for log-mel, 3 for RGB images)
-                 widths:tuple=(32, 64, 128, 256)): # channels of the stem and the three following blocks
+                 widths:tuple=(32, 64, 128, 256), # channels of the stem and the three following blocks
+                 pool:str='avg'): # 'avg': average and max over the map, concatenated; 'meanmax': `meanmax_pool`
         super().__init__()
+        if pool not in POOLS: raise ValueError(f"Unknown pool {pool!r}; choose from {POOLS}")
         ws = (in_chans, *widths)
         self.features = nn.Sequential(conv_block(ws[0], ws[1], stride=2),
                                       *[conv_block(a, b) for a, b in zip(ws[1:-1], ws[2:])])
-        self.feat_dim = 2 * widths[-1]
+        self.pool = pool
+        self.feat_dim = 2 * widths[-1] if pool == 'avg' else widths[-1]
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         x = self.features(x)
+        if self.pool == 'meanmax': return meanmax_pool(x)
         return torch.cat([x.mean((2, 3)), x.amax((2, 3))], dim=1)
 
 # %% ../nbs/03_backbone.ipynb #2e5fc6bc
@@ -131,9 +149,10 @@ def _is_weights_file(p) -> bool:
     return isinstance(p, Path) or Path(s).expanduser().exists() or '/' in s or os.sep in s or s.endswith(('.pth', '.pt', '.ckpt', '.bin', '.safetensors'))
 
 # %% ../nbs/03_backbone.ipynb #ce688b08
-def _resnet(name:str, in_chans:int, pretrained) -> tuple[nn.Module, int]:
+def _resnet(name:str, in_chans:int, pretrained, pool:str='avg') -> tuple[nn.Module, int]:
     model = getattr(torchvision.models, name)(weights=None)
     model.fc = nn.Identity()
+    if pool == 'meanmax': model.avgpool = MeanMaxPool()   # no weights: the state-dict keys stay those of torchvision
     if pretrained is not None:
         if _is_weights_file(pretrained): sd, src = load_weights_file(pretrained), str(pretrained)
         else: sd, src = torchvision_state_dict(name, str(pretrained)), f"torchvision {name} {pretrained}"
@@ -168,14 +187,19 @@ def _timm(name:str, in_chans:int, pretrained, **kwargs) -> tuple[nn.Module, int]
 def create_backbone(name:str='resnet50', # 'resnet18', 'resnet34', 'resnet50', 'cnn' or 'timm:<model name>'
                     in_chans:int=3, # input channels: 1 (log-mel) or 3 (RGB mel images)
                     pretrained:str|Path|None=None, # None, a local weights file, or torchvision weights name ('IMAGENET1K_V1', 'DEFAULT')
+                    pool:str='avg', # global pooling: 'avg' (each backbone's usual one) or 'meanmax' (BYOL-A); not for timm
                     **kwargs, # passed to `timm.create_model` for timm backbones (e.g. img_size)
                    ) -> tuple[nn.Module, int]:
     "Feature extractor mapping (B, in_chans, H, W) to (B, feat_dim), and feat_dim."
     if in_chans < 1: raise ValueError(f"in_chans must be >= 1, got {in_chans}")
-    if name.startswith('timm:'): return _timm(name[5:], in_chans, pretrained, **kwargs)
-    if name in RESNETS: return _resnet(name, in_chans, pretrained)
+    if pool not in POOLS: raise ValueError(f"Unknown pool {pool!r}; choose from {POOLS}")
+    if name.startswith('timm:'):
+        if pool != 'avg': raise ValueError(f"pool={pool!r} is not available for timm backbones ({name}); "
+                                           "they pool as timm does (use pool='avg')")
+        return _timm(name[5:], in_chans, pretrained, **kwargs)
+    if name in RESNETS: return _resnet(name, in_chans, pretrained, pool)
     if name == 'cnn':
-        model = SpecCNN(in_chans)
+        model = SpecCNN(in_chans, pool=pool)
         if pretrained is not None:
             if not _is_weights_file(pretrained):
                 raise ValueError(f"The 'cnn' backbone has no {pretrained!r} weights; pass a local weights file or None")

@@ -12,9 +12,9 @@ from .simclr import SimCLR
 from .byol import BYOL
 
 # %% auto #0
-__all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'check_method', 'plan_phases', 'method_defaults',
-           'TrainConfig', 'make_config', 'config_help', 'RunData', 'RunPlace', 'run_record', 'config_from_record',
-           'resume_diff', 'phase_epochs']
+__all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'LEGACY_VALUES', 'check_method', 'plan_phases',
+           'method_defaults', 'TrainConfig', 'make_config', 'config_help', 'RunData', 'RunPlace', 'run_record',
+           'config_from_record', 'resume_diff', 'phase_epochs']
 
 # %% ../nbs/09_config.ipynb #6cb5c31b
 METHODS = {'simclr': SimCLR, 'byol': BYOL}
@@ -68,7 +68,7 @@ class TrainConfig:
     temperature:float = _opt(0.5, 'SimCLR NT-Xent temperature')
     tau:float = _opt(0.999, 'BYOL EMA momentum (the start of the cosine schedule)')
     tau_schedule:str = _opt('constant', 'BYOL tau: constant or cosine (from tau to 1)')
-    probe_epochs:int = _opt(100, 'linear-probe epochs')
+    probe_epochs:int = _opt(200, 'linear-probe epochs (evar: the most epochs)')
     probe_lr:float = _opt(1e-3, 'linear-probe Adam learning rate')
     probe_weight_decay:float = _opt(0., 'linear-probe weight decay')
     probe_batch_size:int = _opt(256, 'linear-probe batch size')
@@ -82,6 +82,15 @@ class TrainConfig:
     weight_decay:float|None = _opt(None, 'Adam weight decay')
     hidden_dim:int|None = _opt(None, 'projector hidden size')
     out_dim:int|None = _opt(None, 'projection size')
+    crop_s:float|None = _opt(None, 'train on random segments of this many seconds, each view its own (None: whole clips)')
+    pool:str = _opt('avg', 'backbone pooling: avg (global average) or meanmax (BYOL-A: mean + max over time)')
+    probe:str = _opt('evar', 'linear probe: evar (validation split grouped by recording, early stopping, several seeds) '
+                             'or fixed (probe_epochs on all training folds, one seed)')
+    probe_patience:int = _opt(20, 'evar probe: epochs without a better validation accuracy before stopping')
+    probe_seeds:int = _opt(3, 'evar probe: seeds averaged')
+    val_fraction:float = _opt(0.1, 'share of the training folds held out for validation, grouped by recording')
+    label_fraction:float = _opt(1.0, 'share of the training labels the probe and the supervised baseline see '
+                                     '(class-stratified, seeded); pretraining sees every training clip')
 
     def __post_init__(self):
         check_method(self.method, self.protocol)
@@ -106,6 +115,13 @@ def _validate(self:TrainConfig):
     if not 0 <= self.tau <= 1: raise ValueError(f"tau must be in [0, 1], got {self.tau!r}")
     if self.tau_schedule not in ('constant', 'cosine'): raise ValueError(f"tau_schedule must be constant or cosine, got {self.tau_schedule!r}")
     if self.method in METHODS and self.protocol != 'joint' and self.epochs < 1: raise ValueError("epochs must be >= 1 for SSL pretraining")
+    if self.crop_s is not None and not self.crop_s > 0: raise ValueError(f"crop_s must be > 0 seconds or None, got {self.crop_s!r}")
+    for k, choices in dict(pool=('avg', 'meanmax'), probe=('evar', 'fixed')).items():
+        if getattr(self, k) not in choices: raise ValueError(f"{k} must be one of {', '.join(choices)}, got {getattr(self, k)!r}")
+    for k in ('probe_patience', 'probe_seeds'):
+        if not isinstance(getattr(self, k), int) or getattr(self, k) < 1: raise ValueError(f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
+    for k in ('val_fraction', 'label_fraction'):
+        if not 0 < getattr(self, k) <= (0.5 if k == 'val_fraction' else 1): raise ValueError(f"{k} must be in (0, {0.5 if k == 'val_fraction' else 1}], got {getattr(self, k)!r}")
 
 # %% ../nbs/09_config.ipynb #d108e1ab
 def make_config(method:str='simclr', protocol:str='linear', **overrides) -> TrainConfig:
@@ -143,16 +159,20 @@ def run_record(cfg:TrainConfig, data:RunData|None=None, place:RunPlace|None=None
     return {**asdict(cfg), **(asdict(data) if data else {}), **(asdict(place) if place else {})}
 
 # %% ../nbs/09_config.ipynb #f5eb40ac
+LEGACY_VALUES = dict(crop_s=None, pool='avg', probe='fixed', probe_patience=20, probe_seeds=1, val_fraction=0.1,
+                     label_fraction=1.0)  # fields added later: the value that reproduces records written before them
+
 def config_from_record(record:dict) -> TrainConfig:
     "The `TrainConfig` of a stored run record (config.json or a checkpoint's `config`)."
-    return TrainConfig(**{f.name: record[f.name] for f in fields(TrainConfig) if f.name in record})
+    return TrainConfig(**{**LEGACY_VALUES, **{f.name: record[f.name] for f in fields(TrainConfig) if f.name in record}})
 
 # %% ../nbs/09_config.ipynb #5b3deba4
 def resume_diff(old:dict, new:dict) -> list[str]:
     "The settings and data fields that differ between two run records, as 'key: old -> new' strings."
-    keys = sorted({f.name for f in (*fields(TrainConfig), *fields(RunData))})
-    miss = '<missing>'
-    return [f"{k}: {old.get(k, miss)!r} -> {new.get(k, miss)!r}" for k in keys if old.get(k, miss) != new.get(k, miss)]
+    fs = {f.name: f for f in (*fields(TrainConfig), *fields(RunData))}
+    dflt = lambda k: LEGACY_VALUES.get(k, '<missing>')
+    get = lambda d, k: d.get(k, dflt(k))
+    return [f"{k}: {get(old, k)!r} -> {get(new, k)!r}" for k in sorted(fs) if get(old, k) != get(new, k)]
 
 # %% ../nbs/09_config.ipynb #ebcd89d7
 def phase_epochs(cfg:TrainConfig, phase:str) -> int:

@@ -17,9 +17,12 @@ from .rundir import ckpt_name, _json_safe, summarise, write_outputs
 from .distributed import get_device, init_distributed, dist_env, barrier, seed_everything
 from .config import make_config, resume_diff, RunData, RunPlace, run_record
 from .train import FoldTrainer
+from .checkpoint import load_checkpoint
+from .config import plan_phases
+from .rundir import fold_checkpoints
 
 # %% auto #0
-__all__ = ['check_run_dir', 'check_folds', 'run_cv']
+__all__ = ['check_run_dir', 'check_folds', 'run_cv', 'reprobe', 'label_efficiency']
 
 # %% ../nbs/13_cv.ipynb #f96e7ba9
 def check_run_dir(out, config:dict, resume:bool) -> Path:
@@ -121,10 +124,43 @@ def _run_cv(data, config, folds, out, resume, dev, workers, image_size, cache_di
     for k, tr, te in splits:
         t0 = time.time()
         ft = FoldTrainer(x, y, tr, te, config, k, store.class_names, out/ckpt_name(config['method'], store.dataset, k),
-                         dev, progress, on_batch, on_epoch)
+                         dev, progress, on_batch, on_epoch, groups=store.meta['group'].to_numpy())
         results.append(ft.run(resume=resume))
         if rank == 0:
             res = write_outputs(out, results, config, store.meta, store.class_names)
             if verbose: _fold_line(results[-1], config, time.time() - t0, len(splits), len(results))
     barrier()
     return res if world == 1 or rank == 0 else summarise(results, config, store.class_names)
+
+# %% ../nbs/13_cv.ipynb #93dbcc80
+def reprobe(run_dir, store, label_fraction:float, device:str='cpu') -> list[dict]:
+    "Probe the fold backbones of a finished linear-protocol run again, with `label_fraction` of the labels; fold results."
+    out = []
+    for p in fold_checkpoints(run_dir):
+        ck = load_checkpoint(p)
+        if not ck.get('complete'): raise ValueError(f"{p}: unfinished fold checkpoint; finish the run first")
+        k = int(ck['fold']); tr, te = fold_split(store, k)
+        ft = FoldTrainer(torch.from_numpy(np.asarray(store.x)), store.labels, tr, te, {**ck['config'], 'label_fraction': label_fraction},
+                         k, ck['class_names'], device=device, progress=False, groups=store.meta['group'].to_numpy())
+        ft.restore(ck)
+        ft.history, ft.knn, ft.probe_result = [], None, None
+        ft.probe()
+        out.append({k_: v for k_, v in ft.evaluate().items() if k_ not in ('probs', 'test_idx', 'history')})
+    return out
+
+# %% ../nbs/13_cv.ipynb #6b6d9567
+def label_efficiency(store, out, methods, fractions=(0.01, 0.05, 0.1, 0.25, 1.0), folds=None, device:str='auto',
+                     workers:int=0, configs:dict|None=None, progress:bool=False) -> pd.DataFrame:
+    "Accuracy per method, label fraction and fold (finished runs in `out/<method>` re-probed; the others retrained)."
+    rows, out = [], Path(out)
+    for m in methods:
+        for f in fractions:
+            if 'probe' in plan_phases(m, 'linear'): res = reprobe(out/m, store, f, str(get_device(device)))
+            else:
+                res = run_cv(store, m, 'linear', folds, out/'label_efficiency'/f"{m}_{f:g}", resume=True, device=device, workers=workers,
+                             progress=progress, verbose=False, **{**(configs or {}).get(m, {}), 'label_fraction': f})['folds']
+            rows += [dict(method=m, label_fraction=f, fold=r['fold'], accuracy=r['accuracy'], n_labelled=r.get('n_labelled')) for r in res]
+    df = pd.DataFrame(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out/'label_efficiency.csv', df.to_csv(index=False))
+    return df

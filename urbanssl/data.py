@@ -13,7 +13,8 @@ import soundfile as sf
 
 # %% auto #0
 __all__ = ['US8K_CLASSES', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel',
-           'spec_from_file', 'store_shape', 'SpecStore', 'default_cache_dir', 'load_store', 'fold_split', 'parse_folds']
+           'spec_from_file', 'store_shape', 'SpecStore', 'default_cache_dir', 'load_store', 'fold_split', 'parse_folds',
+           'validation_split', 'label_subset']
 
 # %% ../nbs/00_data.ipynb #458ff378
 US8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
@@ -46,12 +47,13 @@ class SpecConfig:
     def n_frames(self) -> int: return 1 + self.n_samples // self.hop_length
 
 # %% ../nbs/00_data.ipynb #23a2def9
-_LAYOUTS = {  # kind: (metadata path, dataset, n_folds, file template, (name, fold, label, class) columns)
+_LAYOUTS = {  # kind: (metadata path, dataset, n_folds, file template, (name, fold, label, class) columns,
+              #        (recording column, its dash-separated part in the file name))
     'us8k_audio': ('metadata/UrbanSound8K.csv', 'urbansound8k', 10, 'audio/fold{fold}/{name}',
-                   ('slice_file_name', 'fold', 'classID', 'class')),
+                   ('slice_file_name', 'fold', 'classID', 'class'), ('fsID', 0)),
     'us8k_png': ('UrbanSound8K.csv', 'urbansound8k', 10, 'fold{fold}/{name}',
-                 ('slice_file_name', 'fold', 'classID', 'class')),
-    'esc50': ('meta/esc50.csv', 'esc50', 5, 'audio/{name}', ('filename', 'fold', 'target', 'category')),
+                 ('slice_file_name', 'fold', 'classID', 'class'), ('fsID', 0)),
+    'esc50': ('meta/esc50.csv', 'esc50', 5, 'audio/{name}', ('filename', 'fold', 'target', 'category'), ('src_file', 1)),
 }
 
 @dataclass
@@ -66,6 +68,8 @@ class Layout:
     def meta_path(self) -> Path: return self.root/_LAYOUTS[self.kind][0]
     @property
     def columns(self) -> tuple: return _LAYOUTS[self.kind][4]
+    @property
+    def group_source(self) -> tuple: return _LAYOUTS[self.kind][5]
     @property
     def source(self) -> str: return 'image' if self.kind == 'us8k_png' else 'audio'
     def rel_path(self, name: str, fold: int) -> str:
@@ -119,6 +123,29 @@ def _report_bad(bad: list, what: str, skip_bad: bool):
     raise ValueError(f"{len(bad)} bad file(s) in {what}:\n" + '\n'.join(lines[:20]) + more +
                      "\nFix them, or pass skip_bad=True to skip them with a warning.")
 
+# %% ../nbs/00_data.ipynb #d90c6284
+def _group_value(v) -> str|None:
+    "A recording id as a string (`12.0` -> `'12'`), or None when the cell is empty."
+    if v is None or (isinstance(v, float) and np.isnan(v)): return None
+    if _is_int(v): return str(int(float(v)))
+    s = str(v).strip()
+    return s or None
+
+# %% ../nbs/00_data.ipynb #17944bc3
+def _groups(df: pd.DataFrame, lay: Layout) -> list[str]:
+    "Recording group of every row of the layout's CSV: its recording column, else the file name's part, else the file."
+    col, part = lay.group_source
+    names = df[lay.columns[0]].tolist()
+    values = df[col].tolist() if col in df.columns else [None] * len(df)
+    out = []
+    for name, v in zip(names, values):
+        g = _group_value(v)
+        if g is None:
+            parts = Path(str(name)).stem.split('-')
+            g = parts[part] if len(parts) > part + 1 and parts[part].strip() else str(name)
+        out.append(g)
+    return out
+
 # %% ../nbs/00_data.ipynb #540bc543
 def _class_names(meta: pd.DataFrame, dataset: str, meta_path) -> list[str]:
     "Class names in label order, from the metadata."
@@ -134,20 +161,20 @@ def _class_names(meta: pd.DataFrame, dataset: str, meta_path) -> list[str]:
 def read_metadata(path: str|Path,      # dataset root (or ROOT/archive for the Kaggle PNGs)
                   skip_bad: bool=False  # skip bad rows with a warning instead of raising
                  ) -> tuple[pd.DataFrame, list[str], Layout]:
-    "Validated metadata (`file`, `fold`, `label`, `class_name`), class names in id order, and the layout."
+    "Validated metadata (`file`, `fold`, `label`, `class_name`, `group`), class names in id order, and the layout."
     lay = detect_layout(path)
     try: df = pd.read_csv(lay.meta_path)
     except Exception as e: raise ValueError(f"{lay.meta_path}: cannot read metadata CSV ({e})") from None
     missing = [c for c in lay.columns if c not in df.columns]
     if missing: raise ValueError(f"{lay.meta_path}: missing column(s) {missing}; expected {list(lay.columns)}")
     rows, bad = [], []
-    for name, fold, label, cname in df[list(lay.columns)].itertuples(index=False):
+    for (name, fold, label, cname), group in zip(df[list(lay.columns)].itertuples(index=False), _groups(df, lay)):
         p, problem = _row_problem(lay, name, fold, label, cname)
         if problem: bad.append((p, problem))
-        else: rows.append((lay.rel_path(name, int(float(fold))), int(float(fold)), int(float(label)), cname))
+        else: rows.append((lay.rel_path(name, int(float(fold))), int(float(fold)), int(float(label)), cname, group))
     _report_bad(bad, str(lay.meta_path), skip_bad)
     if not rows: raise ValueError(f"{lay.meta_path}: no usable rows")
-    meta = pd.DataFrame(rows, columns=['file', 'fold', 'label', 'class_name'])
+    meta = pd.DataFrame(rows, columns=['file', 'fold', 'label', 'class_name', 'group'])
     return meta, _class_names(meta, lay.dataset, lay.meta_path), lay
 
 # %% ../nbs/00_data.ipynb #3c6c1be1
@@ -234,7 +261,7 @@ class SpecStore:
                 f"{len(self.class_names)} classes, folds {self.folds})")
 
 # %% ../nbs/00_data.ipynb #8060b2eb
-_STORE_VERSION = 1
+_STORE_VERSION = 2   # 2: metadata gained the `group` column
 
 def default_cache_dir() -> Path:
     "Where stores are cached: $URBANSSL_CACHE or ~/.cache/urbanssl/stores."
@@ -280,7 +307,7 @@ def _open_store(d: Path, skip_bad: bool) -> SpecStore:
     if info.get('skipped'): _report_bad([(p, 'unreadable (skipped when the cache was built)') for p in info['skipped']],
                                         f"{info['root']} (cached store {d})", skip_bad)
     try:
-        meta, x = pd.read_csv(d/'meta.csv'), np.load(d/'x.npy', mmap_mode='r')
+        meta, x = pd.read_csv(d/'meta.csv', dtype={'group': str}, keep_default_na=False), np.load(d/'x.npy', mmap_mode='r')
         if len(x) != len(meta): raise ValueError(f"{len(x)} items but {len(meta)} metadata rows")
         return SpecStore(x, meta, info['class_names'], info['dataset'], info['layout'], info['root'],
                          SpecConfig(**info['cfg']), info['source'], path=d, skipped=info['skipped'])
@@ -364,3 +391,47 @@ def parse_folds(spec: str|int|list, # "1-10", "1,3,5", "2", "1-3,7", an int or a
     if min(folds) < 1 or (n_folds and max(folds) > n_folds):
         raise ValueError(f"bad fold spec {spec!r}: folds must be in 1..{n_folds or 'n'}")
     return sorted(folds)
+
+# %% ../nbs/00_data.ipynb #bc554f8a
+def validation_split(meta_or_store, # a metadata DataFrame or a `SpecStore`
+                     train_idx,     # the training rows (e.g. from `fold_split`); only these are split
+                     fraction: float=0.1, # share of the training rows to hold out, roughly
+                     seed: int=0,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    "Split `train_idx` into (fit, validation) rows: grouped by recording, stratified by label as far as groups allow, seeded."
+    from sklearn.model_selection import StratifiedGroupKFold, GroupShuffleSplit
+    meta = getattr(meta_or_store, 'meta', meta_or_store)
+    if not 0 < fraction < 1: raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    idx = np.asarray(train_idx, dtype=np.int64)
+    groups = (meta['group'] if 'group' in meta.columns else meta['file']).astype(str).to_numpy()[idx]
+    labels = meta['label'].to_numpy()[idx]
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 2: raise ValueError(f"cannot split {len(idx)} training rows from {n_groups} recording group(s) "
+                                      "into fit and validation parts: at least 2 groups are needed")
+    n_splits = max(2, round(1 / fraction))
+    groups_per_class = pd.Series(groups).groupby(labels).nunique()
+    fit = val = np.zeros(0, np.int64)
+    if groups_per_class.min() >= n_splits:
+        sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        fit, val = next(sgkf.split(np.zeros(len(idx)), labels, groups))
+    if len(fit) == 0 or len(val) == 0:
+        fit, val = next(GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(idx, groups=groups))
+    return idx[np.sort(fit)], idx[np.sort(val)]
+
+# %% ../nbs/00_data.ipynb #710b4f6d
+def label_subset(labels,         # labels of all rows (e.g. `store.labels`), indexed by `idx`
+                 idx,            # the rows to draw from
+                 fraction: float, # share of each class's rows to keep, in (0, 1]
+                 seed: int=0,
+                ) -> np.ndarray:
+    "A class-stratified, seeded subset of `idx` with about `fraction` of each class (at least 1 per class)."
+    if not 0 < fraction <= 1: raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    idx = np.asarray(idx, dtype=np.int64)
+    if fraction == 1: return idx
+    y = np.asarray(labels)[idx]
+    keep = np.zeros(len(idx), bool)
+    for c in np.unique(y):
+        pos = np.flatnonzero(y == c)
+        n = max(1, int(round(fraction * len(pos))))
+        keep[np.random.default_rng([seed, int(c)]).choice(pos, n, replace=False)] = True
+    return idx[keep]

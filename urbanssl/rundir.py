@@ -13,9 +13,9 @@ from .data import SpecConfig, SpecStore, load_store
 from .checkpoint import write_text_atomic
 
 # %% auto #0
-__all__ = ['CKPT_PREFIX', 'HISTORY_COLUMNS', 'PREDICTION_COLUMNS', 'ckpt_name', 'fold_checkpoints', 'prob_columns',
-           'history_frame', 'predictions_frame', 'summarise', 'write_outputs', 'probabilities', 'Run', 'load_run',
-           'as_run', 'run_names', 'spec_config', 'run_store', 'clip_specs', 'clip_path']
+__all__ = ['CKPT_PREFIX', 'HISTORY_COLUMNS', 'PREDICTION_COLUMNS', 'FOLD_DETAILS', 'ckpt_name', 'fold_checkpoints',
+           'prob_columns', 'history_frame', 'predictions_frame', 'summarise', 'write_outputs', 'probabilities', 'Run',
+           'load_run', 'as_run', 'run_names', 'spec_config', 'run_store', 'clip_specs', 'clip_path']
 
 # %% ../nbs/12_rundir.ipynb #836b629b
 CKPT_PREFIX = {'simclr': 'simclr_classifier'}  # checkpoint-name prefixes that differ from the method name
@@ -70,6 +70,8 @@ def predictions_frame(fold_results:list, meta:pd.DataFrame, class_names:list) ->
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 # %% ../nbs/12_rundir.ipynb #62257219
+FOLD_DETAILS = ('n_labelled', 'n_fit', 'n_val', 'probe_accuracies', 'best_epochs', 'ensemble_accuracy')  # what the probe did
+
 def summarise(fold_results:list, config:dict, class_names:list) -> dict:
     "The content of results.json."
     acc = np.array([r['accuracy'] for r in fold_results])
@@ -78,8 +80,8 @@ def summarise(fold_results:list, config:dict, class_names:list) -> dict:
     return _json_safe(dict(
         method=config['method'], protocol=config['protocol'], dataset=config['dataset'], config=config,
         class_names=list(class_names), data=config['data'],
-        folds=[dict(fold=int(r['fold']), accuracy=float(r['accuracy']), knn_accuracy=r['knn_accuracy'], n_test=int(r['n_test']))
-               for r in fold_results],
+        folds=[dict(fold=int(r['fold']), accuracy=float(r['accuracy']), knn_accuracy=r['knn_accuracy'], n_test=int(r['n_test']),
+                    **{k: r[k] for k in FOLD_DETAILS if k in r}) for r in fold_results],
         mean_accuracy=stat(acc, np.mean), std_accuracy=stat(acc, np.std),
         mean_knn_accuracy=stat(knn, np.mean), std_knn_accuracy=stat(knn, np.std)))
 

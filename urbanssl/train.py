@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 from pathlib import Path
-import numpy as np
+import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
@@ -19,7 +19,9 @@ from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_me
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import (METHODS, TrainConfig, make_config, run_record, config_from_record, resume_diff, plan_phases,
                              phase_epochs)
-from .probe import extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy
+from .data import validation_split, label_subset
+from .probe import (extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, probe_seeds,
+                            average_linear, knn_monitor)
 
 # %% auto #0
 __all__ = ['optimizer_step', 'ssl_step', 'train_epoch', 'ssl_epoch', 'ssl_val_loss', 'supervised_epoch', 'JointModel',
@@ -144,7 +146,8 @@ class FoldTrainer:
                  ckpt_path=None,             # where to write the fold checkpoint (None: nowhere)
                  device='cpu', progress:bool=True,
                  on_batch=None,              # hook(phase, fold, idx) for every training batch and the probe's training set
-                 on_epoch=None):             # hook(fold, phase, epoch) after each saved epoch
+                 on_epoch=None,              # hook(fold, phase, epoch) after each saved epoch
+                 groups=None):               # recording id of every clip (N,): the validation split keeps each on one side
         self.cfg = config if isinstance(config, TrainConfig) else config_from_record(config)
         self.record = dict(config) if isinstance(config, dict) else {**run_record(self.cfg), 'in_chans': int(x.shape[1])}
         self.x, self.fold, self.class_names = x, fold, list(class_names)
@@ -157,14 +160,24 @@ class FoldTrainer:
         self.device = device if isinstance(device, torch.device) else get_device(device)
         self.rank, self.world = dist_env()
         self.progress = progress and self.rank == 0
-        self.phases, self.history, self.knn = plan_phases(self.cfg.method, self.cfg.protocol), [], None
+        self.phases, self.history, self.knn, self.probe_result = plan_phases(self.cfg.method, self.cfg.protocol), [], None, None
+        self.split_labels(np.arange(len(self.y)) if groups is None else np.asarray(groups))
         self.build()
+
+    def split_labels(self, groups):
+        "The labelled share of the training folds, and its fit/validation split grouped by recording (test fold untouched)."
+        c, meta = self.cfg, pd.DataFrame(dict(label=self.y.numpy(), group=groups))
+        self.labelled = label_subset(self.y.numpy(), self.train_idx, c.label_fraction, derive_seed(c.seed, self.fold, 'labels') % 2**32)
+        self.fit_idx, self.val_idx = self.labelled, self.labelled[:0]   # too few recordings: no validation split
+        if len(np.unique(groups[self.labelled])) >= 2:
+            fit, val = validation_split(meta, self.labelled, c.val_fraction, derive_seed(c.seed, self.fold, 'val') % 2**32)
+            if len(val) >= len(self.class_names): self.fit_idx, self.val_idx = fit, val
 
     def build(self):
         "Fresh backbone, method model and classifier from the config's init seed, on the device."
         c, method = self.cfg, METHODS.get(self.cfg.method)
         torch.manual_seed(derive_seed(c.seed, 'init'))
-        backbone, self.feat_dim = create_backbone(c.backbone, int(self.x.shape[1]), c.pretrained)
+        backbone, self.feat_dim = create_backbone(c.backbone, int(self.x.shape[1]), c.pretrained, pool=c.pool)
         self.ssl = method.from_config(backbone, self.feat_dim, c, self.world) if method else None
         if method and method.sync_batchnorm and self.world > 1 and self.device.type == 'cuda':
             self.ssl = nn.SyncBatchNorm.convert_sync_batchnorm(self.ssl)
@@ -172,7 +185,9 @@ class FoldTrainer:
         self.classifier = Classifier(self.feat_dim, len(self.class_names))
         fmt = torch.channels_last if self.device.type == 'cuda' else torch.preserve_format
         for m in self.checkpoint_modules().values(): m.to(self.device, memory_format=fmt)
-        self.augment = make_augment(c.augment)
+        spec_s = (self.record.get('spec') or {}).get('duration', 4.0)   # clip length in seconds: the time axis's span
+        crop = None if c.crop_s is None else max(1, round(c.crop_s / spec_s * self.x.shape[-1]))
+        self.augment = make_augment(c.augment, crop=crop)
 
     def checkpoint_modules(self) -> dict:
         "Checkpoint key -> module: the method's top-level modules (or the baseline's backbone), and the classifier."
@@ -188,7 +203,8 @@ def save(self:FoldTrainer, phase:str, epoch:int, opt=None, scaler=None, result=N
         state.update(config=self.record, class_names=self.class_names, fold=self.fold, phase=phase, epoch=epoch,
                      complete=result is not None, optimizer=None if opt is None else opt.state_dict(),
                      scaler=None if scaler is None else scaler.state_dict(), rng=rng_state(), history=self.history,
-                     knn_accuracy=self.knn, result=result, probs=probs, test_idx=torch.from_numpy(self.test_idx))
+                     knn_accuracy=self.knn, probe_result=self.probe_result, result=result, probs=probs,
+                     test_idx=torch.from_numpy(self.test_idx))
         save_checkpoint(state, self.ckpt_path)
     if self.on_epoch is not None and result is None: self.on_epoch(self.fold, phase, epoch)
 
@@ -197,7 +213,7 @@ def save(self:FoldTrainer, phase:str, epoch:int, opt=None, scaler=None, result=N
 def restore(self:FoldTrainer, ck:dict):
     "Load models, history and kNN accuracy from checkpoint `ck`."
     for k, m in self.checkpoint_modules().items(): m.load_state_dict(ck[k])
-    self.history, self.knn = list(ck['history']), ck['knn_accuracy']
+    self.history, self.knn, self.probe_result = list(ck['history']), ck['knn_accuracy'], ck.get('probe_result')
     set_rng_state(ck['rng'])
 
 # %% ../nbs/11_train.ipynb #74f066d7
@@ -249,17 +265,19 @@ def pretrain(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
     for ep in self.epoch_range('pretrain', start, c.epochs):
         kw = self.epoch_kwargs('pretrain', ep)
         loss = ssl_epoch(model, self.x, self.train_idx, self.augment, opt, scaler, **kw)
-        val = ssl_val_loss(self.ssl, self.x, self.test_idx, self.augment, c.eval_batch_size, kw['seed'], self.device)
-        self.log('pretrain', ep + 1, loss, val)
+        val = ssl_val_loss(self.ssl, self.x, self.val_idx, self.augment, c.eval_batch_size, kw['seed'], self.device)
+        knn = (knn_monitor(self.backbone, self.x, self.fit_idx, self.val_idx, self.y, len(self.class_names), c.knn_k,
+                           c.knn_temperature, c.eval_batch_size, self.device) if len(self.val_idx) else float('nan'))
+        self.log('pretrain', ep + 1, loss, val, knn)
         self.save('pretrain', ep + 1, opt, scaler)
 
 # %% ../nbs/11_train.ipynb #eb767480
 @patch
 def fold_features(self:FoldTrainer) -> tuple:
-    "Frozen backbone features and labels of the training folds and the held-out fold."
+    "Frozen backbone features and labels of the labelled training clips and of the held-out fold."
     kw = dict(batch_size=self.cfg.eval_batch_size, device=self.device)
-    ftr, fte = extract_features(self.backbone, self.x, self.train_idx, **kw), extract_features(self.backbone, self.x, self.test_idx, **kw)
-    return ftr, self.y[self.train_idx], fte, self.y[self.test_idx]
+    ftr, fte = extract_features(self.backbone, self.x, self.labelled, **kw), extract_features(self.backbone, self.x, self.test_idx, **kw)
+    return ftr, self.y[self.labelled], fte, self.y[self.test_idx]
 
 # %% ../nbs/11_train.ipynb #bc9501fe
 @patch
@@ -271,12 +289,23 @@ def heldout_knn_accuracy(self:FoldTrainer, feats=None) -> float:
 # %% ../nbs/11_train.ipynb #0104e919
 @patch
 def probe(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
-    "Linear probe on the frozen backbone's standardised features; kNN accuracy from the same features."
+    "Linear probe on the frozen features of the labelled clips (evar: validation split, early stopping, seeds); kNN too."
     c, feats = self.cfg, self.fold_features()
     ftr, ytr, fte, yte = feats
-    if self.on_batch is not None: self.on_batch('probe', self.fold, self.train_idx)
-    lin, hist = fit_linear_probe(ftr, ytr, len(self.class_names), c.probe_epochs, c.probe_lr, c.probe_weight_decay,
-                                 c.probe_batch_size, derive_seed(c.seed, self.fold, 'probe'), fte, yte)
+    if self.on_batch is not None: self.on_batch('probe', self.fold, self.labelled)
+    seed = derive_seed(c.seed, self.fold, 'probe')
+    if c.probe == 'evar' and len(self.val_idx):
+        row = {j: i for i, j in enumerate(self.labelled)}
+        fi, vi = [row[j] for j in self.fit_idx], [row[j] for j in self.val_idx]
+        res = probe_seeds(ftr[fi], ytr[fi], ftr[vi], ytr[vi], fte, len(self.class_names), [derive_seed(seed, s) for s in range(c.probe_seeds)],
+                          max_epochs=c.probe_epochs, patience=c.probe_patience, lr=c.probe_lr, weight_decay=c.probe_weight_decay,
+                          batch_size=c.probe_batch_size)
+        accs = [loss_and_accuracy(lg, yte)[1] for lg in res['test_logits']]
+        lin, hist = average_linear(res['linears']), res['histories'][0]
+        self.probe_result = dict(accuracies=accs, best_epochs=res['best_epochs'], n_fit=len(fi), n_val=len(vi))
+    else:
+        lin, hist = fit_linear_probe(ftr, ytr, len(self.class_names), c.probe_epochs, c.probe_lr, c.probe_weight_decay,
+                                     c.probe_batch_size, seed, fte, yte)
     self.classifier.load_state_dict(lin.state_dict())
     for h in hist: self.log('probe', h['epoch'], h['train_loss'], h['val_loss'], h['val_accuracy'])
     if self.knn is None: self.knn = self.heldout_knn_accuracy(feats)
@@ -292,7 +321,7 @@ def finetune(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
     opt, scaler = self.make_optimizer(net, c.finetune_lr if after_ssl else c.lr, opt_state, scaler_state)
     model = self.ddp_wrap(net)
     for ep in self.epoch_range('finetune', start, phase_epochs(c, 'finetune')):
-        loss = supervised_epoch(model, self.x, self.y, self.train_idx, self.augment, opt, scaler, **self.epoch_kwargs('finetune', ep))
+        loss = supervised_epoch(model, self.x, self.y, self.labelled, self.augment, opt, scaler, **self.epoch_kwargs('finetune', ep))
         self.log('finetune', ep + 1, loss, *loss_and_accuracy(self.heldout_logits(), self.y[self.test_idx]))
         self.save('finetune', ep + 1, opt, scaler)
 
@@ -340,7 +369,9 @@ def evaluate(self:FoldTrainer) -> dict:
     probs = self.heldout_logits().softmax(1)
     acc = (probs.argmax(1) == self.y[self.test_idx]).float().mean().item()
     if self.knn is None: self.knn = self.heldout_knn_accuracy()
-    result = dict(fold=self.fold, accuracy=acc, knn_accuracy=self.knn, n_test=len(self.test_idx))
+    result = dict(fold=self.fold, accuracy=acc, knn_accuracy=self.knn, n_test=len(self.test_idx), n_labelled=len(self.labelled))
+    if self.probe_result: result.update(accuracy=float(np.mean(self.probe_result['accuracies'])), ensemble_accuracy=acc,
+                                        probe_accuracies=self.probe_result['accuracies'], **{k: v for k, v in self.probe_result.items() if k != 'accuracies'})
     last = self.phases[-1]
     self.save(last, phase_epochs(self.cfg, last), result=result, probs=probs)
     return dict(result, probs=probs, test_idx=self.test_idx, history=self.history)
