@@ -10,14 +10,19 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse, store_true, Param, anno_parser
 from .config import TrainConfig, config_help
-from .cv import run_cv
+from .cv import run_cv, label_efficiency
+from .data import detect_layout
+from .checkset import make_checkset
+from .synth import _MANIFEST as SYNTH_MANIFEST
+from .checkset import _MANIFEST as CHECKSET_MANIFEST
 from .evaluate import summary_table, markdown_table
 from .data import load_store
 from .synth import make_synthetic, default_data_dir
 
 # %% auto #0
 __all__ = ['train_main', 'DEMO_METHODS', 'DEMO_PRESETS', 'DEMO_FOLDS', 'demo_main', 'undash_args', 'console_main',
-           'urbanssl_train', 'demo_config', 'comparison_table', 'comparison_markdown', 'run_demo', 'urbanssl_demo']
+           'urbanssl_train', 'demo_config', 'comparison_table', 'comparison_markdown', 'demo_data', 'run_demo',
+           'urbanssl_demo']
 
 # %% ../nbs/18_cli.ipynb #a8d4bc28
 def undash_args(argv:list) -> list:
@@ -127,52 +132,71 @@ def comparison_markdown(df:pd.DataFrame) -> str:
         'kNN accuracy (%)': [pm(m, s) for m, s in zip(df.knn_mean, df.knn_std)],
         'folds': df.folds, 'time (s)': df.seconds}), floatfmt='.0f', na='—').rstrip('\n')
 
+# %% ../nbs/18_cli.ipynb #f545a6ef
+def demo_data(data=None, preset:str='quick', synth:dict|None=None, checkset:bool=False, progress:bool=True) -> tuple[Path, str]:
+    "The dataset root the demo runs on, and what it is ('synthetic', 'check set' or 'your data'), generating only when needed."
+    root = Path(data).expanduser() if data else Path(f"{default_data_dir()}{'-checkset' if checkset else ''}{'' if preset == 'quick' else '-' + preset}")
+    made = [m for m in (SYNTH_MANIFEST, CHECKSET_MANIFEST) if (root/m).exists()]
+    if root.exists() and any(root.iterdir()) and not made:
+        detect_layout(root)                       # a clear error when the folder holds no known layout
+        return root, 'your data'
+    settings = {**DEMO_PRESETS[preset]['synth'], **(synth or {})}
+    if checkset: return make_checkset(root, **{k: v for k, v in settings.items() if k in ('n_per_class', 'n_folds', 'seed')}, progress=progress), 'check set'
+    return make_synthetic(root, **settings, progress=progress), 'synthetic'
+
 # %% ../nbs/18_cli.ipynb #92482751
 def run_demo(out='demo_out',            # output folder: one run directory per method, comparison.md and .csv
              folds=None,                 # held-out folds (default: the preset's)
-             data=None,                  # synthetic dataset folder (default `default_data_dir()`, '-long' for the long preset)
+             data=None,                  # dataset root: generated (synthetic) when missing or empty, else used read-only
              preset:str='quick',         # 'quick' (2-core CPU, < 15 min) or 'long' (GPU, much longer pretraining; not yet run end to end)
              methods=DEMO_METHODS,       # methods to compare
              synth:dict|None=None,       # overrides of the preset's `make_synthetic` settings (n_per_class, n_folds, n_classes)
+             checkset:bool=False,        # generate the independent check set (`urbanssl.checkset`) instead of the synthetic set
+             label_fractions=None,       # also measure accuracy against these label fractions (e.g. (0.01, 0.1, 1.0))
              cache_dir=None,             # spectrogram store cache
              device:str='auto',          # auto, cpu or cuda
-             workers:int=1,              # torch CPU threads (1: reproducible, and fastest on a busy machine)
+             workers:int=2,              # torch CPU threads
              progress:bool=True, verbose:bool=True,
              **overrides) -> pd.DataFrame:  # training settings applied to every method
     "Run the demo comparison; returns the table and writes it to `out`."
     if preset not in DEMO_PRESETS: raise ValueError(f"unknown demo preset {preset!r}; choose one of {list(DEMO_PRESETS)}")
     t0, out, p = time.time(), Path(out), DEMO_PRESETS[preset]
     folds = folds or p['folds']
-    data = Path(data) if data else default_data_dir() if preset == 'quick' else Path(f"{default_data_dir()}-{preset}")
-    root = make_synthetic(data, **{**p['synth'], **(synth or {})}, progress=progress)
+    root, kind = demo_data(data, preset, synth, checkset, progress)
     store = load_store(root, cache_dir=cache_dir, progress=progress)
-    if verbose: print(f"{len(store)} clips in {root} ({time.time() - t0:.0f} s); torch threads: {workers}")
-    results, secs = {}, {}
+    if verbose: print(f"{len(store)} clips ({kind}) in {root} ({time.time() - t0:.0f} s); torch threads: {workers}")
+    results, secs, cfgs = {}, {}, {m: demo_config(m, preset, **overrides) for m in methods}
     for m in methods:
         t = time.time()
         results[m] = run_cv(store, m, 'linear', folds, out/m, resume=True, device=device, workers=workers,
-                            progress=progress, verbose=verbose, **demo_config(m, preset, **overrides))
+                            progress=progress, verbose=verbose, cache_dir=cache_dir, **cfgs[m])
         secs[m] = time.time() - t
     df = comparison_table([out/m for m in methods], secs)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out/'comparison.csv', index=False)
     md = comparison_markdown(df)
-    (out/'comparison.md').write_text(f"# urbanssl demo ({preset}): {len(store)} synthetic clips, folds {folds}\n\n{md}\n")
+    (out/'comparison.md').write_text(f"# urbanssl demo ({preset}): {len(store)} clips ({kind}: {root}), folds {folds}\n\n{md}\n")
     if verbose: print(f"\n{md}\n\n{len(store)} clips, total {time.time() - t0:.0f} s; written to {out}")
+    if label_fractions:
+        label_efficiency(store, out, methods, tuple(label_fractions), folds, device, workers, cfgs)
+        if verbose: print(f"label efficiency written to {out/'label_efficiency.csv'} ({time.time() - t0:.0f} s in all)")
     return df
 
 # %% ../nbs/18_cli.ipynb #d54e0ac2
 @call_parse
 def urbanssl_demo(
     out:str='demo_out',   # output folder: one run directory per method, plus comparison.md and comparison.csv
-    folds:str=None,       # held-out folds (quick default 1,2: about 9.5 min on 2 shared CPU cores; 1-10: about 40 min)
+    folds:str=None,       # held-out folds (default 1,2; 1-10 for all ten)
     preset:str='quick',   # quick (2-core CPU, under 15 min) or long (GPU recipe with much longer pretraining; not yet run end to end)
-    data:str=None,        # synthetic dataset folder, generated once (default: $URBANSSL_DATA or ~/.cache/urbanssl/synth-us8k)
+    data:str=None,        # a dataset in a known layout (used read-only), or a folder for the synthetic set (default: $URBANSSL_DATA or ~/.cache/urbanssl/synth-us8k)
+    checkset:store_true=False, # run on the independent check set (generated once) instead of the synthetic set
+    label_fractions:str=None,  # also measure accuracy against label fractions, e.g. 0.01,0.05,0.1,0.25,1
     device:str='auto',    # auto, cpu or cuda
-    workers:int=1,        # torch CPU threads (1: reproducible numbers; 2 is faster on an idle 2-core machine)
+    workers:int=2,        # torch CPU threads (the same numbers for the same setting)
     quiet:store_true=False, # no progress bars
 ):
-    "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K."
-    run_demo(out, folds, data, preset, device=device, workers=workers, progress=not quiet)
+    "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K or your data."
+    fr = [float(f) for f in label_fractions.split(',')] if label_fractions else None
+    run_demo(out, folds, data, preset, checkset=checkset, label_fractions=fr, device=device, workers=workers, progress=not quiet)
 
 demo_main = console_main(urbanssl_demo)

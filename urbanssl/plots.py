@@ -6,6 +6,7 @@
 from __future__ import annotations
 import numpy as np
 import pandas as pd
+from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from .data import SpecStore
@@ -15,7 +16,8 @@ from .evaluate import (fold_accuracy, accuracy_summary, class_metrics, confusion
 
 # %% auto #0
 __all__ = ['PHASES', 'show_in_jupyter', 'pick_predictions', 'show_spec', 'plot_prediction_grid', 'plot_training_curves',
-           'plot_confusion', 'plot_confidence_hist', 'plot_reliability', 'plot_class_metrics', 'plot_fold_accuracy']
+           'plot_confusion', 'plot_confidence_hist', 'plot_reliability', 'plot_class_metrics', 'plot_fold_accuracy',
+           'plot_label_efficiency']
 
 # %% ../nbs/16_plots.ipynb #24e662d6
 def _runs(runs) -> list[Run]:
@@ -130,7 +132,8 @@ def plot_training_curves(runs: Run|str|list, # one run or several to overlay (e.
             if m['val_loss'].notna().any(): al.plot(m.index, m['val_loss'], ls='--', label=f'{r.name} val', **kw)
             if m['val_accuracy'].notna().any(): aa.plot(m.index, m['val_accuracy'], label=r.name, **kw)
         al.set(title=f'{ph}: loss', xlabel='epoch', ylabel='loss'); al.legend(fontsize=8)
-        aa.set(title=f'{ph}: validation accuracy', xlabel='epoch', ylabel='accuracy')
+        aa.set(title=f"{ph}: {'kNN ' if ph == 'pretrain' else ''}accuracy on the validation split" if ph in ('pretrain', 'probe') else f'{ph}: held-out accuracy',
+               xlabel='epoch', ylabel='accuracy')
         ep = sorted({e for r in runs for e in r.history.loc[r.history['phase'] == ph, 'epoch']})
         for a in (al, aa):
             if len(ep) <= 12: a.set_xticks(ep)
@@ -235,4 +238,18 @@ def plot_fold_accuracy(runs: Run|str|list, # runs to compare (methods and baseli
     ax.set_xticks(x, [str(f) for f in folds])
     ax.set(xlabel='held-out fold', ylabel='accuracy', ylim=(0, 1.05), title='accuracy per fold')
     ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(.5, -.18), ncols=min(4, len(runs)))
+    return fig
+
+# %% ../nbs/16_plots.ipynb #85fe11d6
+def plot_label_efficiency(df: pd.DataFrame, # `label_efficiency`'s table (method, label_fraction, fold, accuracy), or its csv
+                          title: str='accuracy against the share of labelled training clips',
+                         ) -> Figure:
+    "Held-out accuracy (mean ± std over folds) against the label fraction, one line per method, log-scaled x."
+    df = pd.read_csv(df) if isinstance(df, (str, Path)) else df
+    fig = _fig(6.5, 4); ax = fig.subplots()
+    for j, (m, g) in enumerate(df.groupby('method', sort=False)):
+        s = g.groupby('label_fraction')['accuracy'].agg(['mean', 'std']).fillna(0)
+        ax.errorbar(s.index, s['mean'], yerr=s['std'], marker='o', capsize=3, color=f'C{j}', label=m)
+    ax.set_xscale('log'); ax.set_xticks(sorted(df.label_fraction.unique()), [f"{f:g}" for f in sorted(df.label_fraction.unique())])
+    ax.set(xlabel='label fraction (log scale)', ylabel='held-out accuracy', ylim=(0, 1), title=title); ax.legend(fontsize=8)
     return fig

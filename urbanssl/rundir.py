@@ -70,7 +70,7 @@ def predictions_frame(fold_results:list, meta:pd.DataFrame, class_names:list) ->
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 # %% ../nbs/12_rundir.ipynb #62257219
-FOLD_DETAILS = ('n_labelled', 'n_fit', 'n_val', 'probe_accuracies', 'best_epochs', 'ensemble_accuracy')  # what the probe did
+FOLD_DETAILS = ('n_labelled', 'n_fit', 'n_val', 'probe_accuracies', 'probe_seed_mean', 'best_epochs')  # what the probe did
 
 def summarise(fold_results:list, config:dict, class_names:list) -> dict:
     "The content of results.json."

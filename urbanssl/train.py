@@ -370,8 +370,8 @@ def evaluate(self:FoldTrainer) -> dict:
     acc = (probs.argmax(1) == self.y[self.test_idx]).float().mean().item()
     if self.knn is None: self.knn = self.heldout_knn_accuracy()
     result = dict(fold=self.fold, accuracy=acc, knn_accuracy=self.knn, n_test=len(self.test_idx), n_labelled=len(self.labelled))
-    if self.probe_result: result.update(accuracy=float(np.mean(self.probe_result['accuracies'])), ensemble_accuracy=acc,
-                                        probe_accuracies=self.probe_result['accuracies'], **{k: v for k, v in self.probe_result.items() if k != 'accuracies'})
+    if self.probe_result: result.update(probe_accuracies=self.probe_result['accuracies'], probe_seed_mean=float(np.mean(self.probe_result['accuracies'])),
+                                        **{k: v for k, v in self.probe_result.items() if k != 'accuracies'})
     last = self.phases[-1]
     self.save(last, phase_epochs(self.cfg, last), result=result, probs=probs)
     return dict(result, probs=probs, test_idx=self.test_idx, history=self.history)
