@@ -104,7 +104,7 @@ DEMO_METHODS = ('simclr', 'byol', 'supervised', 'random')
 _BYOL = dict(lr=1e-3, tau=0.99, tau_schedule='cosine', hidden_dim=1024, out_dim=256)
 DEMO_PRESETS = {
     'quick': dict(folds='1,2', synth=dict(n_per_class=10, n_folds=10, seed=0),
-                  methods=dict(simclr=dict(epochs=20, batch_size=128, crop_s=1.0), byol=dict(_BYOL, epochs=15, batch_size=64, crop_s=1.0),
+                  methods=dict(simclr=dict(epochs=50, batch_size=128, crop_s=1.0), byol=dict(_BYOL, epochs=40, batch_size=64, crop_s=1.0),
                                supervised=dict(epochs=10, batch_size=64), random=dict())),
     'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0),
                   methods=dict(simclr=dict(epochs=200, batch_size=256), byol=dict(_BYOL, epochs=200, batch_size=32),

@@ -14,7 +14,7 @@ import soundfile as sf
 # %% auto #0
 __all__ = ['US8K_CLASSES', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel',
            'spec_from_file', 'store_shape', 'SpecStore', 'default_cache_dir', 'load_store', 'fold_split', 'parse_folds',
-           'validation_split', 'label_subset']
+           'validation_split', 'label_subset', 'labelled_split']
 
 # %% ../nbs/00_data.ipynb #458ff378
 US8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
@@ -435,3 +435,13 @@ def label_subset(labels,         # labels of all rows (e.g. `store.labels`), ind
         n = max(1, int(round(fraction * len(pos))))
         keep[np.random.default_rng([seed, int(c)]).choice(pos, n, replace=False)] = True
     return idx[keep]
+
+# %% ../nbs/00_data.ipynb #0e5b7e44
+def labelled_split(labels, groups, train_idx, label_fraction: float=1.0, val_fraction: float=0.1, min_val: int=1,
+                   seed: int=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "(labelled, fit, val) indices of the training folds: `label_subset`, then `validation_split` grouped by `groups`."
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    labelled = label_subset(labels, train_idx, label_fraction, seed)
+    if len(np.unique(groups[labelled])) < 2: return labelled, labelled, labelled[:0]
+    fit, val = validation_split(pd.DataFrame(dict(label=labels, group=groups)), labelled, val_fraction, seed)
+    return (labelled, fit, val) if len(val) >= min_val else (labelled, labelled, labelled[:0])

@@ -240,7 +240,7 @@ def plot_fold_accuracy(runs: Run|str|list, # runs to compare (methods and baseli
     ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(.5, -.18), ncols=min(4, len(runs)))
     return fig
 
-# %% ../nbs/16_plots.ipynb #85fe11d6
+# %% ../nbs/16_plots.ipynb #cb250f28
 def plot_label_efficiency(df: pd.DataFrame, # `label_efficiency`'s table (method, label_fraction, fold, accuracy), or its csv
                           title: str='accuracy against the share of labelled training clips',
                          ) -> Figure:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm.auto import tqdm
-from .distributed import autocast_for, derive_seed, epoch_batches, load_batch
+from .distributed import autocast_for, derive_seed, epoch_batches, load_batch, dist_env, reduce_mean
 
 # %% auto #0
 __all__ = ['extract_features', 'feature_standardiser', 'fold_standardiser', 'fit_linear_probe', 'fit_probe_early_stopping',
-           'best_epoch', 'probe_seeds', 'average_linear', 'knn_predict', 'knn_accuracy', 'knn_monitor',
-           'predict_logits', 'loss_and_accuracy']
+           'best_epoch', 'probe_seeds', 'average_linear', 'evar_probe', 'ssl_val_loss', 'knn_predict', 'knn_accuracy',
+           'knn_monitor', 'predict_logits', 'loss_and_accuracy']
 
 # %% ../nbs/10_probe.ipynb #15a555de
 @torch.no_grad()
@@ -138,6 +138,30 @@ def average_linear(linears:list[nn.Linear]) -> nn.Linear:
         out.weight.copy_(torch.stack([l.weight for l in linears]).mean(0))
         out.bias.copy_(torch.stack([l.bias for l in linears]).mean(0))
     return out
+
+# %% ../nbs/10_probe.ipynb #41303114
+def evar_probe(f_train, y_train, fit_rows, val_rows, f_test, y_test, n_classes:int, seeds, **kw) -> tuple[nn.Linear, list, dict]:
+    "(seed-averaged probe, first seed's history, record of accuracies per seed, best epochs and sizes) for one fold."
+    res = probe_seeds(f_train[fit_rows], y_train[fit_rows], f_train[val_rows], y_train[val_rows], f_test, n_classes, seeds, **kw)
+    accs = [float((lg.argmax(1) == torch.as_tensor(y_test)).float().mean()) for lg in res['test_logits']]
+    return average_linear(res['linears']), res['histories'][0], dict(accuracies=accs, best_epochs=res['best_epochs'],
+                                                                      n_fit=len(fit_rows), n_val=len(val_rows))
+
+# %% ../nbs/10_probe.ipynb #6b011f2a
+@torch.no_grad()
+def ssl_val_loss(model:nn.Module, x, idx, augment:nn.Module, batch_size:int=256, seed:int=0,
+                 device=torch.device('cpu')) -> float:
+    "Mean two-view SSL loss over `idx` (eval mode, no gradient): a monitor on the held-out fold."
+    if len(idx) == 0: return float('nan')
+    rank, world = dist_env()
+    g = torch.Generator(device).manual_seed(derive_seed(seed, 'val', rank))
+    was = model.training; model.eval()
+    losses = []
+    for b in epoch_batches(idx, batch_size, None, rank, world, drop_last=False):
+        xb = load_batch(x, b, device)
+        with autocast_for(device): losses.append(reduce_mean(model(augment(xb, generator=g), augment(xb, generator=g)).float()))
+    model.train(was)
+    return float(np.mean(losses))
 
 # %% ../nbs/10_probe.ipynb #ec668d9c
 def knn_predict(f_train:torch.Tensor, y_train, f_test:torch.Tensor, n_classes:int,

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 from pathlib import Path
-import numpy as np, pandas as pd
+import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
@@ -19,13 +19,13 @@ from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_me
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import (METHODS, TrainConfig, make_config, run_record, config_from_record, resume_diff, plan_phases,
                              phase_epochs)
-from .data import validation_split, label_subset
-from .probe import (extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, probe_seeds,
-                            average_linear, knn_monitor)
+from .data import labelled_split
+from .probe import (extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss,
+                            knn_monitor)
 
 # %% auto #0
-__all__ = ['optimizer_step', 'ssl_step', 'train_epoch', 'ssl_epoch', 'ssl_val_loss', 'supervised_epoch', 'JointModel',
-           'joint_epoch', 'FoldTrainer']
+__all__ = ['optimizer_step', 'ssl_step', 'train_epoch', 'ssl_epoch', 'supervised_epoch', 'JointModel', 'joint_epoch',
+           'FoldTrainer']
 
 # %% ../nbs/11_train.ipynb #8d4ebb37
 def optimizer_step(loss:torch.Tensor, opt:torch.optim.Optimizer, scaler=None) -> float:
@@ -84,22 +84,6 @@ def ssl_epoch(model:nn.Module,    # a method (maybe DDP-wrapped): forward(x1, x2
     "One epoch of two-view self-supervised training over `idx`; returns the mean loss."
     def step(xb, b, g, s, total): return ssl_step(model, augment(xb, generator=g), augment(xb, generator=g), opt, scaler, s, total)
     return train_epoch(step, model, x, idx, **{'label': 'pretrain', **kwargs})
-
-# %% ../nbs/11_train.ipynb #6b011f2a
-@torch.no_grad()
-def ssl_val_loss(model:nn.Module, x, idx, augment:nn.Module, batch_size:int=256, seed:int=0,
-                 device=torch.device('cpu')) -> float:
-    "Mean two-view SSL loss over `idx` (eval mode, no gradient): a monitor on the held-out fold."
-    if len(idx) == 0: return float('nan')
-    rank, world = dist_env()
-    g = torch.Generator(device).manual_seed(derive_seed(seed, 'val', rank))
-    was = model.training; model.eval()
-    losses = []
-    for b in epoch_batches(idx, batch_size, None, rank, world, drop_last=False):
-        xb = load_batch(x, b, device)
-        with autocast_for(device): losses.append(reduce_mean(model(augment(xb, generator=g), augment(xb, generator=g)).float()))
-    model.train(was)
-    return float(np.mean(losses))
 
 # %% ../nbs/11_train.ipynb #3abf91eb
 @delegates(train_epoch, but=['step_fn', 'model', 'x', 'idx'])
@@ -166,12 +150,8 @@ class FoldTrainer:
 
     def split_labels(self, groups):
         "The labelled share of the training folds, and its fit/validation split grouped by recording (test fold untouched)."
-        c, meta = self.cfg, pd.DataFrame(dict(label=self.y.numpy(), group=groups))
-        self.labelled = label_subset(self.y.numpy(), self.train_idx, c.label_fraction, derive_seed(c.seed, self.fold, 'labels') % 2**32)
-        self.fit_idx, self.val_idx = self.labelled, self.labelled[:0]   # too few recordings: no validation split
-        if len(np.unique(groups[self.labelled])) >= 2:
-            fit, val = validation_split(meta, self.labelled, c.val_fraction, derive_seed(c.seed, self.fold, 'val') % 2**32)
-            if len(val) >= len(self.class_names): self.fit_idx, self.val_idx = fit, val
+        c, seed = self.cfg, derive_seed(self.cfg.seed, self.fold, 'labels') % 2**32
+        self.labelled, self.fit_idx, self.val_idx = labelled_split(self.y.numpy(), groups, self.train_idx, c.label_fraction, c.val_fraction, len(self.class_names), seed)
 
     def build(self):
         "Fresh backbone, method model and classifier from the config's init seed, on the device."
@@ -193,6 +173,15 @@ class FoldTrainer:
         "Checkpoint key -> module: the method's top-level modules (or the baseline's backbone), and the classifier."
         d = dict(self.ssl.named_children()) if self.ssl is not None else dict(backbone=self.backbone)
         return {**d, 'classifier': self.classifier}
+
+    def epoch_range(self, phase:str, start:int, n:int):
+        "Epochs `start..n-1` of `phase`, with a progress bar."
+        return tqdm(range(start, n), desc=f"fold {self.fold} {phase}", initial=start, total=n, disable=not self.progress, leave=False)
+
+    def ddp_wrap(self, m:nn.Module) -> nn.Module:
+        "`m` in `DistributedDataParallel` when there are several ranks, else `m` itself."
+        if self.world == 1: return m
+        return DDP(m, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
 
 # %% ../nbs/11_train.ipynb #26aa7b3e
 @patch
@@ -222,19 +211,6 @@ def log(self:FoldTrainer, phase:str, epoch:int, train_loss:float, val_loss:float
     "Append one history row (fold, phase, epoch, losses, held-out accuracy)."
     self.history.append(dict(fold=self.fold, phase=phase, epoch=epoch, train_loss=float(train_loss),
                              val_loss=float(val_loss), val_accuracy=float(val_accuracy)))
-
-# %% ../nbs/11_train.ipynb #f027cf93
-@patch
-def epoch_range(self:FoldTrainer, phase:str, start:int, n:int):
-    "Epochs `start..n-1` of `phase`, with a progress bar."
-    return tqdm(range(start, n), desc=f"fold {self.fold} {phase}", initial=start, total=n, disable=not self.progress, leave=False)
-
-# %% ../nbs/11_train.ipynb #21a81748
-@patch
-def ddp_wrap(self:FoldTrainer, m:nn.Module) -> nn.Module:
-    "`m` in `DistributedDataParallel` when there are several ranks, else `m` itself."
-    if self.world == 1: return m
-    return DDP(m, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
 
 # %% ../nbs/11_train.ipynb #5edb199b
 @patch
@@ -296,13 +272,9 @@ def probe(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
     seed = derive_seed(c.seed, self.fold, 'probe')
     if c.probe == 'evar' and len(self.val_idx):
         row = {j: i for i, j in enumerate(self.labelled)}
-        fi, vi = [row[j] for j in self.fit_idx], [row[j] for j in self.val_idx]
-        res = probe_seeds(ftr[fi], ytr[fi], ftr[vi], ytr[vi], fte, len(self.class_names), [derive_seed(seed, s) for s in range(c.probe_seeds)],
-                          max_epochs=c.probe_epochs, patience=c.probe_patience, lr=c.probe_lr, weight_decay=c.probe_weight_decay,
-                          batch_size=c.probe_batch_size)
-        accs = [loss_and_accuracy(lg, yte)[1] for lg in res['test_logits']]
-        lin, hist = average_linear(res['linears']), res['histories'][0]
-        self.probe_result = dict(accuracies=accs, best_epochs=res['best_epochs'], n_fit=len(fi), n_val=len(vi))
+        lin, hist, self.probe_result = evar_probe(ftr, ytr, [row[j] for j in self.fit_idx], [row[j] for j in self.val_idx], fte, yte,
+            len(self.class_names), [derive_seed(seed, s) for s in range(c.probe_seeds)], max_epochs=c.probe_epochs,
+            patience=c.probe_patience, lr=c.probe_lr, weight_decay=c.probe_weight_decay, batch_size=c.probe_batch_size)
     else:
         lin, hist = fit_linear_probe(ftr, ytr, len(self.class_names), c.probe_epochs, c.probe_lr, c.probe_weight_decay,
                                      c.probe_batch_size, seed, fte, yte)
