@@ -4,87 +4,24 @@
 
 # %% ../nbs/01_synth.ipynb #722095e9
 from __future__ import annotations
-import json, os, shutil, zlib
+import json, os, shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 import soundfile as sf
-from scipy import fft as sfft
 from scipy.signal import fftconvolve
 from .data import US8K_CLASSES, SpecConfig
+from .scenes import (
+    GEN_SR, BACKGROUNDS, traffic, crowd, wind, rain, mains_hum, room_tone, park, fold_settings, recording_settings,
+    _rng, _harmonic, _fft_filter, _noise, _band, _formants, _VOWELS, _peq, _env, _place, _segments, _SUBTYPES, _background, _mic)
+_all_ = ['GEN_SR', 'BACKGROUNDS', 'traffic', 'crowd', 'wind', 'rain', 'mains_hum', 'room_tone', 'park', 'fold_settings',
+         'recording_settings']   # defined in urbanssl.scenes, still importable from here
 
 # %% auto #0
-__all__ = ['GEN_SR', 'SOUND_RECIPES', 'N_SOURCES', 'BACKGROUNDS', 'ESC50_CATEGORIES', 'siren', 'jackhammer', 'dog_bark',
-           'gun_shot', 'engine_idling', 'air_conditioner', 'car_horn', 'children_playing', 'drilling', 'street_music',
-           'traffic', 'crowd', 'wind', 'rain', 'mains_hum', 'room_tone', 'park', 'fold_settings', 'recording_settings',
-           'synth_clip', 'make_synthetic', 'default_data_dir']
-
-# %% ../nbs/01_synth.ipynb #d012cbde
-GEN_SR = 22050  # synthesis sample rate (Hz)
-
-def _rng(*key) -> np.random.Generator:
-    "Independent random stream for a tuple of ints/strings."
-    return np.random.default_rng([zlib.crc32(str(k).encode()) for k in key])
-
-# %% ../nbs/01_synth.ipynb #efaafdc8
-def _harmonic(f0, amps, sr: float, phase0: float=0.) -> np.ndarray:
-    "Sum of harmonics k*f0(t) with amplitudes `amps`; harmonics above 0.45*sr are dropped (no aliasing)."
-    f0 = np.asarray(f0, np.float64)
-    ph = phase0 + 2*np.pi*np.cumsum(f0)/sr
-    c2, s_prev, s_k = 2*np.cos(ph), np.zeros_like(ph), np.sin(ph)
-    out, lo, hi = np.zeros_like(ph), f0.min(), f0.max()
-    for k, a in enumerate(amps, 1):   # sin(k x) by the Chebyshev recurrence: cheaper than K calls to sin
-        if k*lo >= 0.45*sr: break
-        out += a*s_k if k*hi < 0.45*sr else a*s_k*(k*f0 < 0.45*sr)
-        s_prev, s_k = s_k, c2*s_k - s_prev
-    return out
-
-# %% ../nbs/01_synth.ipynb #9df1448a
-def _fft_filter(x: np.ndarray, sr: float, gain) -> np.ndarray:
-    "Filter `x` by the magnitude response `gain(freqs)` (zero phase, via the FFT, zero-padded to a fast length)."
-    m = sfft.next_fast_len(len(x), real=True)
-    return sfft.irfft(sfft.rfft(x, m) * gain(np.fft.rfftfreq(m, 1/sr)), m)[:len(x)]
-
-# %% ../nbs/01_synth.ipynb #b28a6ff8
-def _noise(rng, n: int, beta: float=0.) -> np.ndarray:
-    "Coloured noise with power spectrum ~ 1/f^beta (0 white, 1 pink, 2 brown), unit RMS."
-    x = _fft_filter(rng.standard_normal(n), 1., lambda f: np.maximum(f, 1/n)**(-beta/2))
-    return x / (x.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #3b6bcf6b
-def _band(f, lo: float, hi: float, order: int=2):
-    "Butterworth-like band-pass magnitude."
-    return 1/np.sqrt(1 + (lo/np.maximum(f, 1e-3))**(2*order)) / np.sqrt(1 + (f/hi)**(2*order))
-
-# %% ../nbs/01_synth.ipynb #d9823df0
-def _formants(f, centres, widths):
-    "Sum of Gaussian resonances (a vowel or body envelope)."
-    return sum(np.exp(-0.5*((f - c)/w)**2) for c, w in zip(centres, widths)) + 0.02
-
-# %% ../nbs/01_synth.ipynb #77b3a00b
-def _env(m: int, sr: float, attack: float, decay: float) -> np.ndarray:
-    "Linear attack then exponential decay, `m` samples."
-    t = np.arange(m)/sr
-    return np.minimum(t/max(attack, 1e-4), 1) * np.exp(-np.maximum(t - attack, 0)/decay)
-
-# %% ../nbs/01_synth.ipynb #630920a2
-def _place(y: np.ndarray, seg: np.ndarray, start: int):
-    "Add `seg` into `y` at `start` (clipped to the end)."
-    if start >= len(y): return
-    m = min(len(seg), len(y) - start)
-    y[start:start+m] += seg[:m]
-
-# %% ../nbs/01_synth.ipynb #621bf7d6
-def _segments(rng, n: int, sr: float, on=(0.8, 3.), off=(0.1, 0.8)) -> np.ndarray:
-    "Smooth on/off activity envelope: random on segments separated by pauses."
-    env, t = np.zeros(n), int(rng.uniform(0, off[1])*sr*rng.integers(0, 2))
-    while t < n:
-        m = int(rng.uniform(*on)*sr)
-        env[t:t+m] = 1
-        t += m + int(rng.uniform(*off)*sr)
-    k = np.hanning(int(0.02*sr) | 1)
-    return np.convolve(env, k/k.sum(), 'same')
+__all__ = ['SOUND_RECIPES', 'N_SOURCES', 'ESC50_CATEGORIES', 'siren', 'jackhammer', 'dog_bark', 'gun_shot', 'engine_idling',
+           'air_conditioner', 'car_horn', 'children_playing', 'drilling', 'street_music', 'synth_clip',
+           'make_synthetic', 'default_data_dir', 'GEN_SR', 'BACKGROUNDS', 'traffic', 'crowd', 'wind', 'rain',
+           'mains_hum', 'room_tone', 'park', 'fold_settings', 'recording_settings']
 
 # %% ../nbs/01_synth.ipynb #a7e7a936
 def siren(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: float) -> np.ndarray:
@@ -185,8 +122,6 @@ def car_horn(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: flo
     return y
 
 # %% ../nbs/01_synth.ipynb #ec321793
-_VOWELS = np.array([(730, 1090), (270, 2290), (300, 870), (530, 1840), (660, 1720), (400, 2000)]) * 1.25
-
 def children_playing(prm: np.random.Generator, rng: np.random.Generator, n: int, sr: float) -> np.ndarray:
     "Children playing: babble of a few voices, voiced syllables with varying f0 and vowel formants, some shouts."
     f0c, voices, syl, pause, shout = prm.uniform(230, 400), int(prm.integers(2, 6)), prm.uniform(.15, .4), prm.uniform(.2, .5), prm.uniform(.05, .3)
@@ -268,167 +203,10 @@ def _source_prm(class_name: str, rec: int, fold: int=1, seed: int=0, part: str='
     src = _source(seed, class_name, rec)
     return _SourcePrm(_rng(seed, 'source', part, class_name, src), _rng(seed, 'jitter', part, class_name, fold, rec))
 
-# %% ../nbs/01_synth.ipynb #caa21176
-def _peq(f, peaks) -> np.ndarray:
-    "Gain of peaking resonances `(centre Hz, gain dB, width in octaves)` on a log-frequency axis."
-    lf, g = np.log2(np.maximum(f, 10)), np.ones(np.shape(f))
-    for fc, db, w in peaks: g = g * (1 + (10**(db/20) - 1)*np.exp(-0.5*((lf - np.log2(fc))/w)**2))
-    return g
-
 # %% ../nbs/01_synth.ipynb #cf09e31c
 def _timbre(tp) -> list:
     "A source's body resonances: three `(centre, gain, width)` peaks at 150 Hz-6 kHz, -9..+9 dB, 0.2-0.8 octave."
     return [(150*40**tp.uniform(), tp.uniform(-9, 9), tp.uniform(.2, .8)) for _ in range(3)]
-
-# %% ../nbs/01_synth.ipynb #a24a11c8
-def _slow(rng, n: int, sr: float, rate: float) -> np.ndarray:
-    "A smooth random control signal: standard normal values `rate` times a second, linearly interpolated to `n` samples."
-    m = int(n/sr*rate) + 2
-    return np.interp(np.arange(n)*rate/sr, np.arange(m), rng.standard_normal(m))
-
-# %% ../nbs/01_synth.ipynb #7ac4e45b
-def traffic(rng, n: int, sr: float) -> np.ndarray:
-    "Traffic: the low rumble of distant engines, and cars passing by (slow swells of rumble and tyre hiss)."
-    f, w = np.fft.rfftfreq(n, 1/sr), sfft.rfft(rng.standard_normal(n))
-    rumble = sfft.irfft(w * _band(f, 25, rng.uniform(250, 700)) / np.sqrt(np.maximum(f, 1)), n)
-    hiss = sfft.irfft(w * _band(f, 800, 5000), n)
-    t, cars = np.arange(n)/sr, np.zeros(n)
-    for _ in range(rng.poisson(rng.uniform(.2, 1.)*n/sr) + 1):   # a passing car: a Gaussian swell of 0.5-2 s
-        cars += rng.uniform(.5, 2) * np.exp(-0.5*((t - rng.uniform(-1, n/sr + 1))/rng.uniform(.5, 2))**2)
-    y = rumble/(rumble.std() + 1e-12)*(.6 + cars) + rng.uniform(.1, .5)*hiss/(hiss.std() + 1e-12)*cars
-    return y/(y.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #2812f315
-def crowd(rng, n: int, sr: float) -> np.ndarray:
-    "Crowd babble: speech-shaped noise gated by the syllables (6-10 a second) of 3-12 talkers, with a few voiced murmurs."
-    k = int(rng.integers(3, 13))
-    gate = sum(np.maximum(_slow(rng, n, sr, rng.uniform(6, 10)), 0) for _ in range(k))
-    f0 = rng.uniform(100, 250) * 2**(.2*_slow(rng, n, sr, 3))
-    voiced = _harmonic(f0, 1/np.arange(1, 17), sr) * np.maximum(_slow(rng, n, sr, 8), 0)
-    x = rng.standard_normal(n)*gate/(gate.mean() + 1e-9) + rng.uniform(.2, 1)*voiced
-    y = _fft_filter(x, sr, lambda f: _band(f, 150, 4000)*_formants(f, (500, 1500, 2500), (250, 400, 500)))
-    return y/(y.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #751a16aa
-def wind(rng, n: int, sr: float) -> np.ndarray:
-    "Wind: low-passed pink-to-brown noise whose level swells and falls in gusts (0.3-1.5 a second)."
-    beta, cut = rng.uniform(1, 2), rng.uniform(200, 1500)
-    x = _fft_filter(rng.standard_normal(n), sr, lambda f: np.maximum(f, 1)**(-beta/2) * _band(f, 10, cut, 1))
-    y = x * np.exp(rng.uniform(.5, 1.2)*_slow(rng, n, sr, rng.uniform(.3, 1.5)))
-    return y/(y.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #2531f3df
-def rain(rng, n: int, sr: float) -> np.ndarray:
-    "Rain: dense random drop clicks (100-3000 a second, log-normal sizes) over a steady hiss, band-passed high."
-    k = rng.poisson(np.exp(rng.uniform(np.log(100), np.log(3000)))*n/sr)
-    drops = np.zeros(n); np.add.at(drops, rng.integers(0, n, k), rng.lognormal(0, .8, k)*rng.choice([-1, 1], k))
-    x = drops/(drops.std() + 1e-12) + rng.uniform(.1, .6)*rng.standard_normal(n)
-    lo, hi = rng.uniform(500, 2000), rng.uniform(5000, 10000)
-    y = _fft_filter(x, sr, lambda f: _band(f, lo, hi, 1))
-    return y/(y.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #70b5409d
-def mains_hum(rng, n: int, sr: float) -> np.ndarray:
-    "Electrical hum and buzz (transformers, lights, fridges): harmonics of 50, 60, 100 or 120 Hz, odd ones louder as it buzzes, and a little hiss."
-    f0, k = rng.choice([50., 60., 100., 120.]) * rng.uniform(.998, 1.002), np.arange(1, 21)
-    amps = k**-rng.uniform(.5, 1.5) * (1 + rng.uniform(0, 3)*(k % 2 == 1))
-    y = _harmonic(np.full(n, f0), amps, sr, rng.uniform(0, 6.3)) + rng.uniform(.05, .3)*rng.standard_normal(n)
-    return y/(y.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #6746107e
-def room_tone(rng, n: int, sr: float) -> np.ndarray:
-    "Indoor room tone: steady ventilation noise (pink, 60 Hz-4 kHz) coloured by three low room modes (40-300 Hz)."
-    modes = [(rng.uniform(40, 300), rng.uniform(2, 10)) for _ in range(3)]
-    hi = rng.uniform(1500, 4000)
-    gain = lambda f: _band(f, 60, hi)/np.sqrt(np.maximum(f, 1)) * (1 + sum(g*np.exp(-0.5*((f - c)/(.05*c))**2) for c, g in modes))
-    y = _fft_filter(rng.standard_normal(n), sr, gain)
-    return y/(y.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #e52bbb72
-def park(rng, n: int, sr: float) -> np.ndarray:
-    "Park: bird song (trills of rising or falling chirps at 2-7 kHz) over leaf rustle (high-passed noise in gusts)."
-    rustle = _fft_filter(rng.standard_normal(n), sr, lambda f: _band(f, 1500, 8000, 1)) * np.exp(.7*_slow(rng, n, sr, 1))
-    birds = np.zeros(n)
-    for _ in range(rng.poisson(1.5*n/sr) + 1):
-        m = int(rng.uniform(.03, .12)*sr); u = np.linspace(0, 1, m)
-        f = rng.uniform(2000, 7000) * 2**(rng.uniform(-1, 1)*u)
-        chirp, t0, gap = np.sin(2*np.pi*np.cumsum(f)/sr)*np.sin(np.pi*u)**2, int(rng.integers(0, n)), rng.uniform(.05, .2)
-        for j in range(rng.integers(1, 8)): _place(birds, chirp*rng.uniform(.5, 1), t0 + int(j*gap*sr))
-    y = rng.uniform(.2, 1)*rustle/(rustle.std() + 1e-12) + birds/(birds.std() + 1e-12)
-    return y/(y.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #002c18f8
-BACKGROUNDS = dict(traffic=traffic, crowd=crowd, wind=wind, rain=rain, mains_hum=mains_hum, room_tone=room_tone, park=park)
-
-# %% ../nbs/01_synth.ipynb #ed8fb177
-def _distractors(rng, n, sr, rate: float) -> np.ndarray:
-    "Background events of no class at `rate` events per second."
-    y = np.zeros(n)
-    for _ in range(rng.poisson(rate*n/sr)):
-        kind, t = rng.integers(4), int(rng.uniform(0, n))
-        if kind == 0:    # bird chirps
-            m = int(.06*sr); u = np.linspace(0, 1, m); f = rng.uniform(2500, 5000)*(1 + .4*u)
-            for j in range(rng.integers(2, 6)): _place(y, .5*np.sin(2*np.pi*np.cumsum(f)/sr)*np.sin(np.pi*u), t + j*int(.12*sr))
-        elif kind == 1:  # passing traffic
-            m = int(rng.uniform(1, 3)*sr); seg = _fft_filter(rng.standard_normal(m), sr, lambda f: _band(f, 30, 500))
-            _place(y, 2*seg/(seg.std() + 1e-9)*np.hanning(m), max(t - m//2, 0))
-        elif kind == 2:  # footsteps
-            m = int(.03*sr); click = rng.standard_normal(m)*np.exp(-np.arange(m)/(.004*sr))
-            for j in range(rng.integers(2, 6)): _place(y, click, t + j*int(rng.uniform(.4, .6)*sr))
-        else:            # a distant adult voice
-            m = int(rng.uniform(.3, .8)*sr); u = np.linspace(0, 1, m); F = _VOWELS[rng.integers(len(_VOWELS))]/1.25
-            v = _fft_filter(_harmonic(rng.uniform(90, 200)*(1 - .2*u), 1/np.arange(1, 20), sr), sr, lambda f: _formants(f, F, (80, 120)))
-            _place(y, .7*v*np.sin(np.pi*u), t)
-    return y
-
-# %% ../nbs/01_synth.ipynb #ae4d737a
-_SRS = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000]
-_SUBTYPES = ['PCM_16', 'PCM_24', 'FLOAT', 'PCM_U8']
-
-def fold_settings(fold: int, seed: int=0) -> dict:
-    "The recording session of a fold: typical backgrounds, SNR range, hum, noise floor, microphone, room, level and file formats."
-    r = _rng(seed, 'fold', fold)
-    return dict(bg_mix=[float(p) for p in r.dirichlet(np.full(len(BACKGROUNDS), .7))],
-                snr_mid=r.uniform(2, 14), snr_spread=r.uniform(4, 9), hum=int(r.choice([0, 50, 60])), hum_level=r.uniform(.05, .4),
-                floor_db=r.uniform(-75, -50), distractor_rate=r.uniform(.1, .8),
-                lowcut=r.uniform(40, 300), highcut=float(r.choice([3400, 5500, 8000, 10000])), tilt=r.uniform(-3, 3),
-                peaks=[(r.uniform(300, 5000), r.uniform(-8, 8)) for _ in range(2)], rt60=r.uniform(0, .7),
-                wet=r.uniform(0, .5), level_db=r.uniform(-36, -22),
-                srs=[int(s) for s in r.choice(_SRS, 3, replace=False, p=[.04, .04, .08, .1, .04, .35, .3, .05])],
-                stereo=r.uniform(.1, .9), subtype_p=list(r.dirichlet([6, 4, 2, 1])))
-
-# %% ../nbs/01_synth.ipynb #26ea1b96
-def recording_settings(fold: int, rec: int, seed: int=0) -> dict:
-    "Where and how one recording (`fsID`) was made: its backgrounds, SNR, gain, room and microphone, around its fold's session."
-    s, r, kinds = fold_settings(fold, seed), _rng(seed, 'recording', fold, rec), list(BACKGROUNDS)
-    bg = kinds[int(r.choice(len(kinds), p=s['bg_mix']))]
-    others = [k for k in kinds if k != bg]
-    bg2 = others[int(r.integers(len(others)))] if r.random() < .6 else None
-    return dict(bg=bg, bg2=bg2, bg2_db=r.uniform(6, 20), distractors=r.uniform(.3, 1.5),
-                snr=r.uniform(s['snr_mid'] - s['snr_spread'], s['snr_mid'] + s['snr_spread']), gain_db=r.uniform(-6, 6),
-                rt60=s['rt60']*r.uniform(.6, 1.4), wet=float(np.clip(s['wet'] + r.uniform(-.1, .1), 0, 1)),
-                far_cut=r.uniform(2000, 6000), tilt=s['tilt'] + r.uniform(-1, 1), lowcut=s['lowcut']*r.uniform(.7, 1.4))
-
-# %% ../nbs/01_synth.ipynb #5dacd134
-def _background(r: dict, s: dict, rng, n: int, sr: float) -> np.ndarray:
-    "One slice of a recording's background, unit RMS: its main place, a quieter second one, distractors and the session's hum."
-    bg = BACKGROUNDS[r['bg']](rng, n, sr)
-    if r['bg2']: bg = bg + 10**(-r['bg2_db']/20)*BACKGROUNDS[r['bg2']](rng, n, sr)
-    bg = bg + r['distractors']*_distractors(rng, n, sr, s['distractor_rate'])
-    if s['hum']: bg = bg + s['hum_level']*_harmonic(np.full(n, s['hum']*rng.uniform(.995, 1.005)), [1, .6, .4, .2], sr, rng.uniform(0, 6.3))
-    return bg/(bg.std() + 1e-12)
-
-# %% ../nbs/01_synth.ipynb #0a4c330d
-def _mic(f, s: dict):
-    "Magnitude response of a microphone: band limits, spectral tilt and two resonances."
-    lf = np.log2(np.maximum(f, 10)/1000)
-    return _band(f, s['lowcut'], s['highcut']) * 10**(s['tilt']*lf/20) * _peq(f, [(fc, db, .3) for fc, db in s['peaks']])
-
-# %% ../nbs/01_synth.ipynb #f9ba8310
-def _active_rms(x: np.ndarray, frame: int=512) -> float:
-    "RMS over the frames within 20 dB of the loudest one (the level of the sound while it sounds)."
-    e = (x[:len(x)//frame*frame].reshape(-1, frame)**2).mean(1) if len(x) >= frame else np.array([(x**2).mean()])
-    return float(np.sqrt(e[e >= e.max()/100].mean()))
 
 # %% ../nbs/01_synth.ipynb #00085ded
 _PLACEMENT = dict(whole=.5, late=.25, early=.15, ends=.1)   # how the event sits in the clip, and how often
@@ -446,6 +224,12 @@ def _event_in_clip(recipe, prm, rng, n: int, sr: float) -> np.ndarray:
         e = int(rng.uniform(.4, .9)*n); fade = min(int(.02*sr), n - e)
         kept[e:e+fade] *= np.linspace(1, 0, fade); kept[e+fade:] = 0
     return kept if (kept**2).sum() > .25*(y**2).sum() else y[:n]
+
+# %% ../nbs/01_synth.ipynb #f9ba8310
+def _active_rms(x: np.ndarray, frame: int=512) -> float:
+    "RMS over the frames within 20 dB of the loudest one (the level of the sound while it sounds)."
+    e = (x[:len(x)//frame*frame].reshape(-1, frame)**2).mean(1) if len(x) >= frame else np.array([(x**2).mean()])
+    return float(np.sqrt(e[e >= e.max()/100].mean()))
 
 # %% ../nbs/01_synth.ipynb #99cdf3be
 def synth_clip(class_name: str,        # one of `SOUND_RECIPES`
