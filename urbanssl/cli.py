@@ -4,20 +4,17 @@
 
 # %% ../nbs/18_cli.ipynb #4c65fdae
 from __future__ import annotations
-import json, os, sys, time
+import os, sys, time
 from dataclasses import fields
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse, store_true, Param, anno_parser
 from .config import TrainConfig, config_help
 from .cv import run_cv, label_efficiency
-from .data import detect_layout
-from .checkset import make_checkset
-from .synth import _MANIFEST as SYNTH_MANIFEST
-from .checkset import _MANIFEST as CHECKSET_MANIFEST
+from .data import detect_layout, load_store
+from .checkset import make_checkset, _MANIFEST as CHECKSET_MANIFEST
+from .synth import make_synthetic, default_data_dir, _MANIFEST as SYNTH_MANIFEST
 from .evaluate import summary_table, markdown_table
-from .data import load_store
-from .synth import make_synthetic, default_data_dir
 
 # %% auto #0
 __all__ = ['train_main', 'DEMO_METHODS', 'DEMO_PRESETS', 'DEMO_FOLDS', 'demo_main', 'undash_args', 'console_main',

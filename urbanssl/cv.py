@@ -12,14 +12,11 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 from .data import SpecConfig, load_store, fold_split, parse_folds
-from .checkpoint import write_text_atomic
-from .rundir import ckpt_name, _json_safe, summarise, write_outputs
+from .checkpoint import write_text_atomic, load_checkpoint
+from .rundir import ckpt_name, fold_checkpoints, _json_safe, summarise, write_outputs
 from .distributed import get_device, init_distributed, dist_env, barrier, seed_everything
-from .config import make_config, resume_diff, RunData, RunPlace, run_record
+from .config import make_config, resume_diff, RunData, RunPlace, run_record, plan_phases
 from .train import FoldTrainer
-from .checkpoint import load_checkpoint
-from .config import plan_phases
-from .rundir import fold_checkpoints
 
 # %% auto #0
 __all__ = ['check_run_dir', 'check_folds', 'run_cv', 'reprobe', 'label_efficiency']

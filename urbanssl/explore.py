@@ -108,7 +108,6 @@ def figure(self: Explorer):
     r, row = self.current_run, self.current
     if row is None: return None
     spec = clip_specs(r, [row['file']], store=self._store)[0]
-    ok = row['true_label'] == row['pred_label']
     title = f"{row['file']} (fold {row['fold']}): true {row['true_class']}, pred {row['pred_class']}"
     return prediction_figure(spec, r.probs[self.pick.value], r.class_names, int(row['true_label']), self.k, title)
 

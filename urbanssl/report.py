@@ -6,7 +6,6 @@
 from __future__ import annotations
 import json, sys
 from pathlib import Path
-import numpy as np
 import pandas as pd
 from fastcore.script import call_parse, Param, store_true
 from .rundir import as_run, run_names

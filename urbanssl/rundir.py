@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_rundir.ipynb #0b2a5042
 from __future__ import annotations
-import json, math, os, re
+import json, math, re
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np

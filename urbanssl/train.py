@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_train.ipynb #61d613a4
 from __future__ import annotations
-import math
+import math, warnings
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -17,7 +17,7 @@ from .backbone import create_backbone, Classifier
 from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_mean, epoch_batches, load_batch,
                                   derive_seed, get_device)
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
-from .config import (METHODS, TrainConfig, make_config, run_record, config_from_record, resume_diff, plan_phases,
+from .config import (METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases,
                              phase_epochs)
 from .data import labelled_split
 from .probe import (extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss,
@@ -180,8 +180,7 @@ class FoldTrainer:
 
     def ddp_wrap(self, m:nn.Module) -> nn.Module:
         "`m` in `DistributedDataParallel` when there are several ranks, else `m` itself."
-        if self.world == 1: return m
-        return DDP(m, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
+        return m if self.world == 1 else DDP(m, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
 
 # %% ../nbs/11_train.ipynb #26aa7b3e
 @patch
@@ -276,6 +275,7 @@ def probe(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
             len(self.class_names), [derive_seed(seed, s) for s in range(c.probe_seeds)], max_epochs=c.probe_epochs,
             patience=c.probe_patience, lr=c.probe_lr, weight_decay=c.probe_weight_decay, batch_size=c.probe_batch_size)
     else:
+        if c.probe == 'evar': warnings.warn(f"fold {self.fold}: too few labelled recordings for a validation split; the probe runs {c.probe_epochs} epochs without early stopping")
         lin, hist = fit_linear_probe(ftr, ytr, len(self.class_names), c.probe_epochs, c.probe_lr, c.probe_weight_decay,
                                      c.probe_batch_size, seed, fte, yte)
     self.classifier.load_state_dict(lin.state_dict())
