@@ -96,10 +96,10 @@ def _strip_prefixes(sd:dict) -> dict:
 # %% ../nbs/03_backbone.ipynb #6a48549c
 def load_weights_file(path:str|Path) -> dict:
     "Read a state dict (or a checkpoint dict holding one) from `path`, prefixes stripped and `fc.` keys dropped."
+    from urbanssl.checkpoint import safe_torch_load
     path = Path(path).expanduser()
     if not path.is_file(): raise FileNotFoundError(f"Pretrained weights file not found: {path}")
-    try: obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"Cannot read weights from {path}: {type(e).__name__}: {e}") from e
+    obj = safe_torch_load(path, 'weights file')
     for k in _NESTED_KEYS:
         if isinstance(obj, dict) and isinstance(obj.get(k), dict): obj = obj[k]; break
     if not isinstance(obj, dict) or not any(isinstance(v, torch.Tensor) for v in obj.values()):

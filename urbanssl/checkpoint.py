@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write', 'save_checkpoint', 'load_checkpoint', 'write_text_atomic', 'rng_state', 'set_rng_state']
+__all__ = ['atomic_write', 'save_checkpoint', 'safe_torch_load', 'load_checkpoint', 'write_text_atomic', 'rng_state',
+           'set_rng_state']
 
 # %% ../nbs/08_checkpoint.ipynb #0e3aa675
 def atomic_write(path, write) -> Path:
@@ -31,13 +32,23 @@ def save_checkpoint(state:dict, path) -> Path:
     return atomic_write(path, lambda f: torch.save(state, f))
 
 # %% ../nbs/08_checkpoint.ipynb #ce1d6530
+def safe_torch_load(path, what:str='checkpoint'):
+    "`torch.load(path, weights_only=True)` onto the CPU; a file that is not plain weights gets a one-line refusal."
+    import pickle, torch
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{what} not found: {path}")
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'weights only' in str(e).lower():
+            raise ValueError(f"{path}: not a plain weights {what} (it holds pickled Python objects, which could run code "
+                             "when loaded); urbanssl will not load it") from None
+        raise ValueError(f"cannot read {what} {path}: damaged or not a PyTorch file ({str(e).splitlines()[0]})") from None
+    except Exception as e:
+        raise ValueError(f"cannot read {what} {path}: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}") from None
+
 def load_checkpoint(path) -> dict:
     "Read a checkpoint with `weights_only=True` onto the CPU."
-    import torch
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"checkpoint not found: {path}")
-    try: return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
+    return safe_torch_load(path, 'checkpoint')
 
 # %% ../nbs/08_checkpoint.ipynb #988d82d4
 def write_text_atomic(path, text:str) -> Path:

@@ -24,7 +24,7 @@ PROTOCOLS = ('linear', 'finetune', 'joint')
 
 # %% ../nbs/09_config.ipynb #6df3f09d
 PHASES = {'ssl':        {'linear': ['pretrain', 'probe'], 'finetune': ['pretrain', 'finetune'], 'joint': ['joint']},
-          'supervised': {'linear': ['finetune'], 'finetune': ['finetune']},
+          'supervised': {'linear': ['finetune', 'probe'], 'finetune': ['finetune']},
           'random':     {'linear': ['probe'], 'finetune': ['finetune']}}
 
 # %% ../nbs/09_config.ipynb #69e332ff

@@ -5,6 +5,7 @@
 # %% ../nbs/13_cv.ipynb #e41af2dc
 from __future__ import annotations
 import json, time
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -13,7 +14,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 from .data import SpecConfig, load_store, fold_split, parse_folds
 from .checkpoint import write_text_atomic, load_checkpoint
-from .rundir import ckpt_name, fold_checkpoints, _json_safe, summarise, write_outputs
+from .rundir import ckpt_name, fold_checkpoints, _json_safe, summarise, write_outputs, check_writable, run_lock
 from .distributed import get_device, init_distributed, dist_env, barrier, seed_everything
 from .config import make_config, resume_diff, RunData, RunPlace, run_record, plan_phases
 from .train import FoldTrainer
@@ -90,7 +91,9 @@ def run_cv(data,                      # dataset root (any layout urbanssl.data k
     dev, threads = get_device(device), torch.get_num_threads()
     if workers: torch.set_num_threads(int(workers))
     created = init_distributed(dev)
-    try: return _run_cv(data, config, folds, out, resume, dev, workers, image_size, cache_dir, progress, verbose, on_batch, on_epoch)
+    try:
+        with run_lock(check_writable(out)) if dist_env()[0] == 0 else nullcontext():   # before any data is decoded
+            return _run_cv(data, config, folds, out, resume, dev, workers, image_size, cache_dir, progress, verbose, on_batch, on_epoch)
     finally:
         torch.set_num_threads(threads)
         if created: dist.destroy_process_group()
@@ -152,7 +155,7 @@ def label_efficiency(store, out, methods, fractions=(0.01, 0.05, 0.1, 0.25, 1.0)
     rows, out = [], Path(out)
     for m in methods:
         for f in fractions:
-            if 'probe' in plan_phases(m, 'linear'): res = reprobe(out/m, store, f, str(get_device(device)))
+            if 'finetune' not in plan_phases(m, 'linear'): res = reprobe(out/m, store, f, str(get_device(device)))   # backbone saw no labels
             else:
                 res = run_cv(store, m, 'linear', folds, out/'label_efficiency'/f"{m}_{f:g}", resume=True, device=device, workers=workers,
                              progress=progress, verbose=False, **{**(configs or {}).get(m, {}), 'label_fraction': f})['folds']

@@ -12,9 +12,10 @@ import numpy as np, pandas as pd
 import soundfile as sf
 
 # %% auto #0
-__all__ = ['US8K_CLASSES', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel',
-           'spec_from_file', 'store_shape', 'SpecStore', 'default_cache_dir', 'load_store', 'fold_split', 'parse_folds',
-           'validation_split', 'label_subset', 'labelled_split']
+__all__ = ['US8K_CLASSES', 'SR_RANGE', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'wav_shortfall',
+           'truncation_message', 'load_wave', 'logmel', 'spec_from_file', 'store_shape', 'SpecStore',
+           'default_cache_dir', 'pid_alive', 'load_store', 'fold_split', 'parse_folds', 'validation_split',
+           'label_subset', 'labelled_split']
 
 # %% ../nbs/00_data.ipynb #458ff378
 US8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
@@ -177,16 +178,48 @@ def read_metadata(path: str|Path,      # dataset root (or ROOT/archive for the K
     meta = pd.DataFrame(rows, columns=['file', 'fold', 'label', 'class_name', 'group'])
     return meta, _class_names(meta, lay.dataset, lay.meta_path), lay
 
+# %% ../nbs/00_data.ipynb #c0a1d2e3
+SR_RANGE = (1_000, 384_000)   # sample rates (Hz) a recording can have; outside it, the header is damaged
+
+def wav_shortfall(path: str|Path) -> tuple[int, float]:
+    "(bytes, seconds) of audio that a RIFF WAV's header declares but the file does not hold; (0, 0.) if complete or not a WAV."
+    with open(path, 'rb') as f:
+        head, size, byte_rate = f.read(12), os.fstat(f.fileno()).st_size, 0
+        if len(head) < 12 or head[:4] != b'RIFF' or head[8:12] != b'WAVE': return 0, 0.
+        while len(ch := f.read(8)) == 8:
+            cid, n = ch[:4], int.from_bytes(ch[4:], 'little')
+            if cid == b'data':
+                missing = n - (size - f.tell())
+                if missing <= 0 or n == 0xFFFFFFFF: return 0, 0.   # complete, or a streaming header with no size
+                return missing, (missing / byte_rate if byte_rate else float('nan'))
+            body = f.read(min(n, 16))
+            if cid == b'fmt ' and len(body) >= 12: byte_rate = int.from_bytes(body[8:12], 'little')
+            f.seek(n - len(body) + (n & 1), 1)                     # chunks are padded to an even size
+    return 0, 0.
+
+def truncation_message(path: str|Path) -> str|None:
+    "What is missing from a truncated WAV, as a message naming the file; None when nothing is."
+    missing, secs = wav_shortfall(path) if str(path).lower().endswith('.wav') else (0, 0.)
+    return None if not missing else (f"{path}: truncated WAV: the data chunk is {missing} bytes ({secs:.2f} s of audio) "
+                                     "shorter than its header says; the missing end is read as silence")
+
 # %% ../nbs/00_data.ipynb #3c6c1be1
 def load_wave(path: str|Path,          # audio file
-              cfg: SpecConfig|None=None  # target sample rate and duration
+              cfg: SpecConfig|None=None, # target sample rate and duration
+              truncated: str='warn'      # a WAV shorter than its header says: 'warn', 'error' or 'ignore'
              ) -> np.ndarray:
     "Mono float32 waveform at `cfg.sr`, padded or cropped to `cfg.duration`."
     import librosa
     cfg = cfg or SpecConfig()
+    if truncated not in ('warn', 'error', 'ignore'): raise ValueError(f"truncated must be 'warn', 'error' or 'ignore', got {truncated!r}")
     try: x, sr = sf.read(str(path), dtype='float32', always_2d=True)
     except Exception as e: raise ValueError(f"{path}: unreadable or corrupt audio file ({e})") from None
+    if not SR_RANGE[0] <= sr <= SR_RANGE[1]:
+        raise ValueError(f"{path}: implausible sample rate {sr} Hz in the file's header (expected {SR_RANGE[0]}-{SR_RANGE[1]} Hz)")
     if len(x) == 0: raise ValueError(f"{path}: audio file has no samples")
+    if truncated != 'ignore' and (msg := truncation_message(path)):
+        if truncated == 'error': raise ValueError(msg)
+        warnings.warn(msg, stacklevel=2)
     x = x[:, 0] if x.shape[1] == 1 else x @ np.full(x.shape[1], 1/x.shape[1], np.float32)   # downmix
     if not np.isfinite(x).all(): raise ValueError(f"{path}: audio file contains NaN or infinite samples")
     if sr != cfg.sr: x = librosa.resample(x, orig_sr=sr, target_sr=cfg.sr, res_type='soxr_hq')
@@ -222,14 +255,15 @@ def _image_spec(path, cfg: SpecConfig) -> np.ndarray:
 # %% ../nbs/00_data.ipynb #7e1d1424
 def spec_from_file(path: str|Path,           # a .wav (or other soundfile format) or .png file
                    cfg: SpecConfig|None=None,  # preprocessing settings
-                   source: str|None=None       # 'audio' or 'image'; default: from the file extension
+                   source: str|None=None,      # 'audio' or 'image'; default: from the file extension
+                   truncated: str='warn'       # a truncated WAV: 'warn', 'error' or 'ignore' (see `load_wave`)
                   ) -> np.ndarray:
     "Preprocessed spectrogram (C, H, W) float32 in [0, 1] for one file."
     cfg = cfg or SpecConfig()
     source = source or ('image' if str(path).lower().endswith(IMAGE_EXTS) else 'audio')
     if source == 'image': return _image_spec(path, cfg)
     if source != 'audio': raise ValueError(f"source must be 'audio' or 'image', got {source!r}")
-    return np.clip((logmel(load_wave(path, cfg), cfg) + 80) / 80, 0, 1)[None]
+    return np.clip((logmel(load_wave(path, cfg, truncated), cfg) + 80) / 80, 0, 1)[None]
 
 # %% ../nbs/00_data.ipynb #543ff694
 def store_shape(cfg: SpecConfig, source: str) -> tuple:
@@ -278,34 +312,42 @@ def _store_key(meta: pd.DataFrame, lay: Layout, cfg: SpecConfig) -> str:
 
 # %% ../nbs/00_data.ipynb #5d74f32b
 def _decode(args):
-    "Spectrogram of one file as float16, or the error message."
-    path, cfg, source = args
-    try: return spec_from_file(path, cfg, source).astype(np.float16), None
-    except ValueError as e: return None, str(e)
+    "(float16 spectrogram or None, error message or None, truncation note or None) of one file."
+    path, cfg, source, strict = (*args, False)[:4]
+    try: spec = spec_from_file(path, cfg, source, truncated='error' if strict else 'ignore').astype(np.float16)
+    except ValueError as e: return None, str(e), None
+    return spec, None, None if strict else truncation_message(path)
 
 # %% ../nbs/00_data.ipynb #14ef4e55
-def _decode_all(files: list, cfg: SpecConfig, source: str, out: np.ndarray, workers: int, progress: bool) -> list:
-    "Decode `files` into `out` (row i <- files[i]); return the indices and errors of the files that failed."
+def _decode_all(files: list, cfg: SpecConfig, source: str, out: np.ndarray, workers: int, progress: bool,
+                strict: bool=False) -> tuple[list, list]:
+    "Decode `files` into `out` (row i <- files[i]); return (index, error) of the files that failed, and truncation notes."
     from tqdm.auto import tqdm
-    jobs = ((f, cfg, source) for f in files)
-    bad = []
+    jobs = ((f, cfg, source, strict) for f in files)
+    bad, notes = [], []
     with ThreadPoolExecutor(workers) as ex:
         results = ex.map(_decode, jobs) if workers > 1 else map(_decode, jobs)
-        for i, (spec, err) in enumerate(tqdm(results, total=len(files), disable=not progress, desc='decoding')):
+        for i, (spec, err, note) in enumerate(tqdm(results, total=len(files), disable=not progress, desc='decoding')):
             if err is None: out[i] = spec
             else: bad.append((i, err))
-    return bad
+            if note: notes.append(note)
+    return bad, notes
 
 # %% ../nbs/00_data.ipynb #66233def
 class _DamagedCache(Exception): pass
 
 # %% ../nbs/00_data.ipynb #deda0bc5
-def _open_store(d: Path, skip_bad: bool) -> SpecStore:
+def _warn_truncated(notes: list, where: str):
+    if notes: warnings.warn(f"{len(notes)} truncated WAV file(s) in {where}:\n" + '\n'.join(notes), stacklevel=3)
+
+def _open_store(d: Path, skip_bad: bool, strict: bool=False) -> SpecStore:
     "The store cached in `d`."
     try: info = json.loads((d/'info.json').read_text())
     except (OSError, ValueError) as e: raise _DamagedCache(e) from None
     if info.get('skipped'): _report_bad([(p, 'unreadable (skipped when the cache was built)') for p in info['skipped']],
                                         f"{info['root']} (cached store {d})", skip_bad)
+    if strict and info.get('truncated'): _report_bad([(n, 'truncated') for n in info['truncated']], f"{info['root']} (cached store {d})", skip_bad)
+    else: _warn_truncated(info.get('truncated', []), f"{info['root']} (cached store {d}; decoded as they are)")
     try:
         meta, x = pd.read_csv(d/'meta.csv', dtype={'group': str}, keep_default_na=False), np.load(d/'x.npy', mmap_mode='r')
         if len(x) != len(meta): raise ValueError(f"{len(x)} items but {len(meta)} metadata rows")
@@ -322,13 +364,30 @@ def _remove_stale(cache_dir: Path, prefix: str, info: dict, keep: Path):
         except (OSError, ValueError): continue
         if old.get('root') == info['root'] and old.get('cfg') == info['cfg']: shutil.rmtree(d, ignore_errors=True)
 
+# %% ../nbs/00_data.ipynb #a9e0c1b2
+def pid_alive(pid: int) -> bool:
+    "Whether process `pid` exists on this machine."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def _remove_orphans(d: Path) -> list[Path]:
+    "Delete the temporary files that builds killed part-way left in store folder `d`; return them."
+    gone = []
+    for f in d.glob('*.tmp*'):
+        pid = f.name.split('.')[1] if f.name.count('.') >= 3 else ''
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)): f.unlink(missing_ok=True); gone.append(f)
+    return gone
+
 # %% ../nbs/00_data.ipynb #9f52926e
 def load_store(path: str|Path,               # dataset root (any layout `detect_layout` knows)
                cfg: SpecConfig|None=None,      # preprocessing settings (default `SpecConfig()`)
                cache_dir: str|Path|None=None,  # where stores are cached (default `default_cache_dir()`)
                skip_bad: bool=False,           # skip bad rows/files with a warning instead of raising
                progress: bool=True,            # show a progress bar while decoding
-               workers: int|None=None          # decoding threads (default: up to 2, 1 for small sets)
+               workers: int|None=None,         # decoding threads (default: up to 2, 1 for small sets)
+               strict: bool=False              # truncated WAVs are errors (default: decoded as they are, with a warning)
               ) -> SpecStore:
     "Spectrogram store of the dataset at `path`, decoded once and cached."
     cfg = cfg or SpecConfig()
@@ -337,15 +396,17 @@ def load_store(path: str|Path,               # dataset root (any layout `detect_
     prefix = f"{lay.dataset}-{lay.kind}-"
     d = cache_dir/(prefix + _store_key(meta, lay, cfg))
     if (d/'info.json').is_file():
-        try: return _open_store(d, skip_bad)
+        try: return _open_store(d, skip_bad, strict)
         except _DamagedCache as e: warnings.warn(f"{d}: damaged cached store ({e}); rebuilding it")
     d.mkdir(parents=True, exist_ok=True)
+    (d/'info.json').unlink(missing_ok=True); _remove_orphans(d)    # info.json comes back only when the build is complete
     files, tmp = [str(lay.root/f) for f in meta['file']], f".{os.getpid()}.tmp"
     x = np.lib.format.open_memmap(d/f'x{tmp}.npy', mode='w+', dtype=np.float16,
                                   shape=(len(files), *store_shape(cfg, lay.source)))
     workers = workers or (min(2, os.cpu_count() or 1) if len(files) >= 64 else 1)
-    bad = _decode_all(files, cfg, lay.source, x, workers, progress)
+    bad, notes = _decode_all(files, cfg, lay.source, x, workers, progress, strict)
     _report_bad([(files[i], e.removeprefix(files[i] + ': ')) for i, e in bad], str(lay.root), skip_bad)
+    _warn_truncated(notes, f"{lay.root} (decoded as they are)")
     if bad:
         keep = np.setdiff1d(np.arange(len(files)), [i for i, _ in bad])
         np.save(d/f'x{tmp}2.npy', x[keep]); del x; os.remove(d/f'x{tmp}.npy'); os.replace(d/f'x{tmp}2.npy', d/'x.npy')
@@ -354,10 +415,12 @@ def load_store(path: str|Path,               # dataset root (any layout `detect_
         x.flush(); del x; os.replace(d/f'x{tmp}.npy', d/'x.npy')
     meta.to_csv(d/f'meta{tmp}.csv', index=False); os.replace(d/f'meta{tmp}.csv', d/'meta.csv')
     info = dict(version=_STORE_VERSION, cfg=asdict(cfg), class_names=class_names, dataset=lay.dataset,
-                layout=lay.kind, root=str(lay.root), source=lay.source, skipped=[files[i] for i, _ in bad])
+                layout=lay.kind, root=str(lay.root), source=lay.source, skipped=[files[i] for i, _ in bad],
+                truncated=notes)
     (d/f'info{tmp}.json').write_text(json.dumps(info, indent=1)); os.replace(d/f'info{tmp}.json', d/'info.json')
     _remove_stale(cache_dir, prefix, info, d)
-    store = _open_store(d, skip_bad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); store = _open_store(d, skip_bad=True)   # already reported above
     store.n_decoded = len(files)
     return store
 

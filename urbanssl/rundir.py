@@ -4,18 +4,20 @@
 
 # %% ../nbs/12_rundir.ipynb #0b2a5042
 from __future__ import annotations
-import json, math, re
+import json, math, os, re, socket, time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .data import SpecConfig, SpecStore, load_store
+from .data import SpecConfig, SpecStore, load_store, pid_alive
 from .checkpoint import write_text_atomic
 
 # %% auto #0
-__all__ = ['CKPT_PREFIX', 'HISTORY_COLUMNS', 'PREDICTION_COLUMNS', 'FOLD_DETAILS', 'ckpt_name', 'fold_checkpoints',
-           'prob_columns', 'history_frame', 'predictions_frame', 'summarise', 'write_outputs', 'probabilities', 'Run',
-           'load_run', 'as_run', 'run_names', 'spec_config', 'run_store', 'clip_specs', 'clip_path']
+__all__ = ['CKPT_PREFIX', 'HISTORY_COLUMNS', 'PREDICTION_COLUMNS', 'FOLD_DETAILS', 'LOCK_NAME', 'ckpt_name', 'fold_checkpoints',
+           'prob_columns', 'history_frame', 'predictions_frame', 'summarise', 'write_outputs', 'check_writable',
+           'RunDirBusy', 'run_lock', 'probabilities', 'Run', 'load_run', 'as_run', 'run_names', 'spec_config',
+           'run_store', 'clip_specs', 'clip_path']
 
 # %% ../nbs/12_rundir.ipynb #836b629b
 CKPT_PREFIX = {'simclr': 'simclr_classifier'}  # checkpoint-name prefixes that differ from the method name
@@ -94,6 +96,44 @@ def write_outputs(out, fold_results:list, config:dict, meta:pd.DataFrame, class_
     res = summarise(fold_results, config, class_names)
     write_text_atomic(out/'results.json', json.dumps(res, indent=1))
     return res
+
+# %% ../nbs/12_rundir.ipynb #b1c2d3e4
+def check_writable(out) -> Path:
+    "Create run directory `out` if needed and prove that a file can be written in it; clear errors otherwise."
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"--out {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out/f'.write-test.{os.getpid()}'
+        probe.write_bytes(b'ok'); probe.unlink()
+    except OSError as e: raise PermissionError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    return out
+
+# %% ../nbs/12_rundir.ipynb #f5a6b7c8
+LOCK_NAME = '.urbanssl.lock'
+
+class RunDirBusy(RuntimeError):
+    "Another run holds the run directory."
+
+@contextmanager
+def run_lock(out):
+    "Hold `out/.urbanssl.lock` while the block runs; `RunDirBusy` if a live process holds it already."
+    out = Path(out); out.mkdir(parents=True, exist_ok=True); p = out/LOCK_NAME
+    me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'))
+    for _ in range(3):
+        try: fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644); break
+        except FileExistsError:
+            try: other = json.loads(p.read_text())
+            except (OSError, ValueError): other = {}
+            if other.get('host') == me['host'] and isinstance(other.get('pid'), int) and not pid_alive(other['pid']):
+                p.unlink(missing_ok=True); continue                                   # its process is gone: stale
+            raise RunDirBusy(f"{out} is in use by another urbanssl run (pid {other.get('pid', '?')} on {other.get('host', '?')}, "
+                             f"started {other.get('started', '?')}); wait for it to finish or choose another --out "
+                             f"(if that process is not a urbanssl run, delete {p})") from None
+    else: raise RunDirBusy(f"{out}: could not take the lock {p}")
+    with os.fdopen(fd, 'w') as f: json.dump(me, f)
+    try: yield p
+    finally: p.unlink(missing_ok=True)
 
 # %% ../nbs/12_rundir.ipynb #6850f0ff
 def probabilities(preds: pd.DataFrame, # a `predictions.csv` table

@@ -228,7 +228,7 @@ def epoch_kwargs(self:FoldTrainer, phase:str, epoch:int) -> dict:
     c, hook = self.cfg, self.on_batch
     return dict(batch_size=c.batch_size, seed=derive_seed(c.seed, self.fold, phase, epoch), device=self.device,
                 epoch=epoch, epochs=phase_epochs(c, phase), on_batch=None if hook is None else (lambda b: hook(phase, self.fold, b)),
-                label=f"fold {self.fold}, {phase} epoch {epoch+1}", progress=self.progress)
+                label=f"{c.method}: fold {self.fold}, {phase} epoch {epoch+1}", progress=self.progress)
 
 # %% ../nbs/11_train.ipynb #d8b77595
 @patch
