@@ -4,47 +4,30 @@
 
 # %% ../nbs/18_cli.ipynb #4c65fdae
 from __future__ import annotations
-import os, sys, time
+import json, os, shutil, sys, time
 from dataclasses import fields
 from pathlib import Path
 import numpy as np, pandas as pd
-from fastcore.script import call_parse, store_true, Param, anno_parser
+from fastcore.script import call_parse, store_true, Param
+from .entry import console_main
 from .config import TrainConfig, config_help
 from .cv import run_cv, label_efficiency
-from .data import detect_layout, load_store
+from .data import detect_layout, load_store, default_cache_dir
 from .checkset import make_checkset, _MANIFEST as CHECKSET_MANIFEST
 from .synth import make_synthetic, default_data_dir, _MANIFEST as SYNTH_MANIFEST
 from .evaluate import summary_table, markdown_table
 
 # %% auto #0
-__all__ = ['train_main', 'DEMO_METHODS', 'DEMO_PRESETS', 'DEMO_FOLDS', 'demo_main', 'undash_args', 'console_main',
-           'urbanssl_train', 'demo_config', 'comparison_table', 'comparison_markdown', 'demo_data', 'run_demo',
-           'urbanssl_demo']
-
-# %% ../nbs/18_cli.ipynb #a8d4bc28
-def undash_args(argv:list) -> list:
-    "Turn `--foo-bar[=v]` options into `--foo_bar[=v]`, leaving values alone."
-    def fix(a):
-        if not a.startswith('--'): return a
-        name, eq, val = a.partition('=')
-        return '--' + name[2:].replace('-', '_') + eq + val
-    return [fix(a) for a in argv]
-
-# %% ../nbs/18_cli.ipynb #5b94f616
-def console_main(func):
-    "An entry point that parses `sys.argv` for `func` (a `call_parse` function), accepting `--foo-bar` for `foo_bar`."
-    def main(argv:list|None=None):
-        args = vars(anno_parser(func, prog=func.__name__).parse_args(undash_args(sys.argv[1:] if argv is None else argv)))
-        args.pop('pdb', None); args.pop('xtra', None)
-        return func(**args)
-    return main
+__all__ = ['train_main', 'DEMO_METHODS', 'DEMO_PRESETS', 'DEMO_FOLDS', 'demo_main', 'urbanssl_train', 'demo_config',
+           'comparison_table', 'comparison_markdown', 'demo_data', 'run_demo', 'urbanssl_demo', 'cached_stores',
+           'urbanssl_cache']
 
 # %% ../nbs/18_cli.ipynb #809dfc6b
 _H = config_help
 
 @call_parse
 def urbanssl_train(
-    data:Param('dataset root: UrbanSound8K audio, the Kaggle mel PNGs (ROOT or ROOT/archive) or ESC-50', str)=None,
+    data:Param('dataset root (required): UrbanSound8K audio, the Kaggle mel PNGs (ROOT or ROOT/archive) or ESC-50', str, required=True)=None,
     method:Param(_H('method', False), str)='simclr',
     protocol:Param(_H('protocol', False), str)='linear',
     folds:Param('held-out folds: 1-10, 1,3,5, 2, or all (every fold in the data, e.g. 1-5 for ESC-50)', str)='1-10',
@@ -79,10 +62,10 @@ def urbanssl_train(
     probe_seeds:Param(_H('probe_seeds'), int)=None,
     val_fraction:Param(_H('val_fraction'), float)=None,
     label_fraction:Param(_H('label_fraction'), float)=None,
-    image_size:Param('Kaggle PNG layout: images are resized to image_size x image_size (default 128)', int)=None,
+    image_size:Param('Kaggle PNG layout: images are resized to image_size x image_size (default: 128)', int)=None,
     device:Param('auto, cpu or cuda', str)='auto',
-    workers:Param("CPU threads for torch (0: torch's default); batches come from an in-memory array", int)=0,
-    cache_dir:Param('where decoded spectrogram stores are cached (default ~/.cache/urbanssl/stores)', str)=None,
+    workers:Param("torch CPU threads (0: torch's default, all cores)", int)=0,
+    cache_dir:Param('where decoded spectrogram stores are cached (default: $URBANSSL_CACHE or ~/.cache/urbanssl/stores)', str)=None,
     quiet:Param('no progress bars', store_true)=False,
 ):
     "Cross-validated SSL pretraining and evaluation over the dataset's folds (options take - or _: --batch-size)."
@@ -189,7 +172,7 @@ def urbanssl_demo(
     checkset:store_true=False, # run on the independent check set (generated once) instead of the synthetic set
     label_fractions:str=None,  # also measure accuracy against label fractions, e.g. 0.01,0.05,0.1,0.25,1
     device:str='auto',    # auto, cpu or cuda
-    workers:int=2,        # torch CPU threads (the same numbers for the same setting)
+    workers:int=2,        # torch CPU threads (0: torch's default, all cores); 2, the default, is the setting the stored numbers come from
     quiet:store_true=False, # no progress bars
 ):
     "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K or your data."
@@ -197,3 +180,31 @@ def urbanssl_demo(
     run_demo(out, folds, data, preset, checkset=checkset, label_fractions=fr, device=device, workers=workers, progress=not quiet)
 
 demo_main = console_main(urbanssl_demo)
+
+# %% ../nbs/18_cli.ipynb #c0c0c002
+def _size_mb(d:Path) -> float: return sum(f.stat().st_size for f in Path(d).rglob('*') if f.is_file()) / 2**20
+
+def cached_stores(cache_dir=None) -> pd.DataFrame:
+    "One row per store folder in `cache_dir`: name, dataset, layout, source root, items, size (MB), complete or not."
+    rows, cache_dir = [], Path(cache_dir or default_cache_dir()).expanduser()
+    for d in sorted(p for p in cache_dir.glob('*') if p.is_dir()) if cache_dir.is_dir() else []:
+        try: info = json.loads((d/'info.json').read_text()); n = len(pd.read_csv(d/'meta.csv', usecols=[0]))
+        except (OSError, ValueError): info, n = {}, None
+        rows.append(dict(store=d.name, dataset=info.get('dataset'), layout=info.get('layout'), root=info.get('root'),
+                         items=n, size_mb=round(_size_mb(d), 1), complete=bool(info)))
+    return pd.DataFrame(rows, columns=['store', 'dataset', 'layout', 'root', 'items', 'size_mb', 'complete'])
+
+@call_parse
+def urbanssl_cache(list:store_true=False,   # list the cached stores and the generated datasets, with their sizes
+                   clear:store_true=False,  # delete every cached store (rebuilt when next needed)
+                   cache_dir:str=None):     # the store cache (default: $URBANSSL_CACHE or ~/.cache/urbanssl/stores)
+    "Where urbanssl keeps decoded spectrograms and generated datasets; list them, or clear the stores."
+    cd = Path(cache_dir or default_cache_dir()).expanduser()
+    df = cached_stores(cd)
+    print(f"stores: {cd} ({len(df)} stores, {df.size_mb.sum():.1f} MB)")
+    if list and len(df): print(df.to_string(index=False))
+    for d in (default_data_dir(), Path(f"{default_data_dir()}-checkset")):
+        if d.is_dir(): print(f"generated dataset: {d} ({_size_mb(d):.1f} MB)")
+    if clear:
+        for name in df.store: shutil.rmtree(cd/name)
+        print(f"cleared {len(df)} stores from {cd}")

@@ -4,18 +4,18 @@
 
 # %% ../nbs/00_data.ipynb #d21164cb
 from __future__ import annotations
-import functools, hashlib, json, os, shutil, warnings
+import functools, hashlib, json, os, shutil, sys, warnings
 from concurrent.futures import ThreadPoolExecutor
+from .wavfile import SR_RANGE, wav_shortfall, truncation_message
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 import soundfile as sf
 
 # %% auto #0
-__all__ = ['US8K_CLASSES', 'SR_RANGE', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'wav_shortfall',
-           'truncation_message', 'load_wave', 'logmel', 'spec_from_file', 'store_shape', 'SpecStore',
-           'default_cache_dir', 'pid_alive', 'load_store', 'fold_split', 'parse_folds', 'validation_split',
-           'label_subset', 'labelled_split']
+__all__ = ['US8K_CLASSES', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel',
+           'spec_from_file', 'store_shape', 'SpecStore', 'urbanssl_home', 'default_cache_dir', 'pid_alive',
+           'load_store', 'fold_split', 'parse_folds', 'validation_split', 'label_subset', 'labelled_split']
 
 # %% ../nbs/00_data.ipynb #458ff378
 US8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
@@ -178,31 +178,6 @@ def read_metadata(path: str|Path,      # dataset root (or ROOT/archive for the K
     meta = pd.DataFrame(rows, columns=['file', 'fold', 'label', 'class_name', 'group'])
     return meta, _class_names(meta, lay.dataset, lay.meta_path), lay
 
-# %% ../nbs/00_data.ipynb #c0a1d2e3
-SR_RANGE = (1_000, 384_000)   # sample rates (Hz) a recording can have; outside it, the header is damaged
-
-def wav_shortfall(path: str|Path) -> tuple[int, float]:
-    "(bytes, seconds) of audio that a RIFF WAV's header declares but the file does not hold; (0, 0.) if complete or not a WAV."
-    with open(path, 'rb') as f:
-        head, size, byte_rate = f.read(12), os.fstat(f.fileno()).st_size, 0
-        if len(head) < 12 or head[:4] != b'RIFF' or head[8:12] != b'WAVE': return 0, 0.
-        while len(ch := f.read(8)) == 8:
-            cid, n = ch[:4], int.from_bytes(ch[4:], 'little')
-            if cid == b'data':
-                missing = n - (size - f.tell())
-                if missing <= 0 or n == 0xFFFFFFFF: return 0, 0.   # complete, or a streaming header with no size
-                return missing, (missing / byte_rate if byte_rate else float('nan'))
-            body = f.read(min(n, 16))
-            if cid == b'fmt ' and len(body) >= 12: byte_rate = int.from_bytes(body[8:12], 'little')
-            f.seek(n - len(body) + (n & 1), 1)                     # chunks are padded to an even size
-    return 0, 0.
-
-def truncation_message(path: str|Path) -> str|None:
-    "What is missing from a truncated WAV, as a message naming the file; None when nothing is."
-    missing, secs = wav_shortfall(path) if str(path).lower().endswith('.wav') else (0, 0.)
-    return None if not missing else (f"{path}: truncated WAV: the data chunk is {missing} bytes ({secs:.2f} s of audio) "
-                                     "shorter than its header says; the missing end is read as silence")
-
 # %% ../nbs/00_data.ipynb #3c6c1be1
 def load_wave(path: str|Path,          # audio file
               cfg: SpecConfig|None=None, # target sample rate and duration
@@ -297,9 +272,13 @@ class SpecStore:
 # %% ../nbs/00_data.ipynb #8060b2eb
 _STORE_VERSION = 2   # 2: metadata gained the `group` column
 
+def urbanssl_home() -> Path:
+    "urbanssl's folder in the user's cache: $XDG_CACHE_HOME/urbanssl, or ~/.cache/urbanssl."
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'urbanssl'
+
 def default_cache_dir() -> Path:
-    "Where stores are cached: $URBANSSL_CACHE or ~/.cache/urbanssl/stores."
-    return Path(os.environ.get('URBANSSL_CACHE', Path.home()/'.cache'/'urbanssl'/'stores')).expanduser()
+    "Where stores are cached: $URBANSSL_CACHE, or the `stores` folder of `urbanssl_home()`."
+    return Path(os.environ.get('URBANSSL_CACHE') or urbanssl_home()/'stores').expanduser()
 
 # %% ../nbs/00_data.ipynb #37162e83
 def _store_key(meta: pd.DataFrame, lay: Layout, cfg: SpecConfig) -> str:
@@ -327,7 +306,7 @@ def _decode_all(files: list, cfg: SpecConfig, source: str, out: np.ndarray, work
     bad, notes = [], []
     with ThreadPoolExecutor(workers) as ex:
         results = ex.map(_decode, jobs) if workers > 1 else map(_decode, jobs)
-        for i, (spec, err, note) in enumerate(tqdm(results, total=len(files), disable=not progress, desc='decoding')):
+        for i, (spec, err, note) in enumerate(tqdm(results, total=len(files), disable=None if progress else True, desc='decoding')):
             if err is None: out[i] = spec
             else: bad.append((i, err))
             if note: notes.append(note)
@@ -398,6 +377,8 @@ def load_store(path: str|Path,               # dataset root (any layout `detect_
     if (d/'info.json').is_file():
         try: return _open_store(d, skip_bad, strict)
         except _DamagedCache as e: warnings.warn(f"{d}: damaged cached store ({e}); rebuilding it")
+    if progress: print(f"urbanssl: decoding {len(meta)} files of {lay.root} into the cache {d} (set URBANSSL_CACHE to move it; "
+                       "urbanssl_cache --list shows what is there)", file=sys.stderr)
     d.mkdir(parents=True, exist_ok=True)
     (d/'info.json').unlink(missing_ok=True); _remove_orphans(d)    # info.json comes back only when the build is complete
     files, tmp = [str(lay.root/f) for f in meta['file']], f".{os.getpid()}.tmp"

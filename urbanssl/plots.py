@@ -218,8 +218,8 @@ def plot_class_metrics(runs: Run|str|list, # one run or several (one panel each)
         m = class_metrics(r); x = np.arange(len(m)); w = .8 / len(metrics)
         for i, k in enumerate(metrics): ax.bar(x + (i - (len(metrics) - 1) / 2) * w, m[k], w, label=k)
         ax.set_xticks(x, m.index, rotation=30, ha='right', fontsize=8)
-        ax.set(ylim=(0, 1.05), ylabel='score', title=f'{r.name}: per-class metrics')
-        ax.legend(fontsize=8, ncols=len(metrics))
+        ax.set(ylim=(0, 1.05), ylabel='score'); ax.set_title(f'{r.name}: per-class metrics', loc='left')
+        ax.legend(fontsize=8, ncols=len(metrics), loc='lower right', bbox_to_anchor=(1, 1), frameon=False)   # above the bars
     return fig
 
 # %% ../nbs/16_plots.ipynb #7536793f

@@ -21,7 +21,7 @@ def extract_features(backbone:nn.Module, x, idx, batch_size:int=256, device=torc
     "Backbone features (len(idx), feat_dim) of the clips `idx`, float32 on the CPU."
     was = backbone.training; backbone.eval()
     out = []
-    for b in tqdm(epoch_batches(idx, batch_size, drop_last=False), desc='features', leave=False, disable=not progress):
+    for b in tqdm(epoch_batches(idx, batch_size, drop_last=False), desc='features', leave=False, disable=None if progress else True):
         with autocast_for(device): out.append(backbone(load_batch(x, b, device)).float().cpu())
     backbone.train(was)
     return torch.cat(out) if out else torch.zeros(0, 0)

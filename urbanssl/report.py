@@ -16,7 +16,18 @@ from .plots import (plot_prediction_grid, plot_training_curves, plot_confusion, 
                             plot_reliability, plot_class_metrics, plot_fold_accuracy)
 
 # %% auto #0
-__all__ = ['save_report', 'urbanssl_report', 'format_predictions', 'urbanssl_predict']
+__all__ = ['expand_runs', 'save_report', 'urbanssl_report', 'format_predictions', 'urbanssl_predict']
+
+# %% ../nbs/19_report.ipynb #6be7a001
+def expand_runs(paths: list) -> list:
+    "Run directories from `paths`: each one itself, or, for a folder of runs (the demo's output), the runs in it."
+    out = []
+    for p in paths:
+        if not isinstance(p, (str, Path)) or (Path(p)/'results.json').exists() or not Path(p).is_dir(): out.append(p); continue
+        inner = sorted(d for d in Path(p).iterdir() if (d/'results.json').is_file())
+        if not inner: raise FileNotFoundError(f"{p}: neither a run directory (no results.json) nor a folder of run directories")
+        out += inner
+    return out
 
 # %% ../nbs/19_report.ipynb #6be75698
 def save_report(runs: list, # runs or run directories
@@ -26,7 +37,7 @@ def save_report(runs: list, # runs or run directories
                 dpi: int=100, # resolution of the PNG files
                ) -> dict[str, Path]:
     "Save every figure as PNG and the summary table as CSV and Markdown; returns the written paths by name."
-    runs = [as_run(r) for r in (runs if isinstance(runs, (list, tuple)) else [runs])]
+    runs = [as_run(r) for r in expand_runs(runs if isinstance(runs, (list, tuple)) else [runs])]
     if not runs: raise ValueError("save_report: no runs given")
     names = run_names(runs)
     out = Path(out) if out else (runs[0].path/'report' if len(runs) == 1 else runs[0].path.parent/'report')
@@ -56,7 +67,7 @@ def save_report(runs: list, # runs or run directories
 
 # %% ../nbs/19_report.ipynb #fce6d4e7
 @call_parse
-def urbanssl_report(run_dirs: Param("run directories written by urbanssl_train or urbanssl_demo", nargs='+'),
+def urbanssl_report(run_dirs: Param("run directories written by urbanssl_train, or folders of them (urbanssl_demo's output)", nargs='+'),
                     out: str=None, # output folder (default: RUN_DIR/report, or PARENT/report for several runs)
                     samples: int=8, # clips in each prediction grid
                     seed: int=0, # seed of the clips shown in the prediction grids

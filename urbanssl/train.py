@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_train.ipynb #61d613a4
 from __future__ import annotations
-import math, warnings
+import math, sys, warnings
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -17,11 +17,9 @@ from .backbone import create_backbone, Classifier
 from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_mean, epoch_batches, load_batch,
                                   derive_seed, get_device)
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
-from .config import (METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases,
-                             phase_epochs)
+from .config import METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases, phase_epochs
 from .data import labelled_split
-from .probe import (extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss,
-                            knn_monitor)
+from .probe import extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss, knn_monitor
 
 # %% auto #0
 __all__ = ['optimizer_step', 'ssl_step', 'train_epoch', 'ssl_epoch', 'supervised_epoch', 'JointModel', 'joint_epoch',
@@ -67,7 +65,7 @@ def train_epoch(step_fn,             # (batch on the device, its indices, genera
     g = torch.Generator(device).manual_seed(derive_seed(seed, 'views', rank))
     model.train()
     batches, total = epoch_batches(idx, batch_size, seed, rank, world), 0.
-    for i, b in enumerate(tqdm(batches, desc=label, leave=False, disable=not progress)):
+    for i, b in enumerate(tqdm(batches, desc=label, leave=False, disable=None if progress else True)):
         if on_batch is not None: on_batch(b)
         try: total += step_fn(load_batch(x, b, device), b, g, epoch * len(batches) + i, epochs * len(batches))
         except FloatingPointError as e: raise FloatingPointError(f"{label}, batch {i+1}/{len(batches)}: {e}") from None
@@ -176,7 +174,7 @@ class FoldTrainer:
 
     def epoch_range(self, phase:str, start:int, n:int):
         "Epochs `start..n-1` of `phase`, with a progress bar."
-        return tqdm(range(start, n), desc=f"fold {self.fold} {phase}", initial=start, total=n, disable=not self.progress, leave=False)
+        return tqdm(range(start, n), desc=f"fold {self.fold} {phase}", initial=start, total=n, disable=None if self.progress else True, leave=False)
 
     def ddp_wrap(self, m:nn.Module) -> nn.Module:
         "`m` in `DistributedDataParallel` when there are several ranks, else `m` itself."
@@ -210,6 +208,8 @@ def log(self:FoldTrainer, phase:str, epoch:int, train_loss:float, val_loss:float
     "Append one history row (fold, phase, epoch, losses, held-out accuracy)."
     self.history.append(dict(fold=self.fold, phase=phase, epoch=epoch, train_loss=float(train_loss),
                              val_loss=float(val_loss), val_accuracy=float(val_accuracy)))
+    if self.progress and phase != 'probe' and not sys.stderr.isatty():   # a log, not a terminal: one line per epoch, no bars
+        print(f"{self.cfg.method} fold {self.fold} {phase} epoch {epoch}/{phase_epochs(self.cfg, phase)}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, val accuracy {val_accuracy:.3f}", flush=True)
 
 # %% ../nbs/11_train.ipynb #5edb199b
 @patch
