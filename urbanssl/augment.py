@@ -12,9 +12,9 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['RECIPES', 'BatchAugment', 'resample', 'RandomResizedCrop', 'RandomHorizontalFlip', 'rgb_to_grayscale', 'hue_matrix',
            'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop',
-           'RandomTimeCrop', 'TimeShift', 'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'to_power',
-           'from_power', 'LogMixupExp', 'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'image_recipe', 'audio_recipe',
-           'none_recipe', 'make_augment']
+           'RandomTimeCrop', 'TimeShift', 'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'RandomEQ',
+           'to_power', 'from_power', 'LogMixupExp', 'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'image_recipe',
+           'audio_recipe', 'audio_eq_recipe', 'none_recipe', 'make_augment']
 
 # %% ../nbs/02_augment.ipynb #d7734cb9
 def _rand(*shape, generator=None, device=None) -> torch.Tensor:
@@ -368,6 +368,22 @@ class LinearFader(BatchAugment):
         ramp = torch.linspace(0, 1, T, device=x.device)
         return x + (g[:, :1] + (g[:, 1:] - g[:, :1]) * ramp).view(B, 1, 1, T).to(x.dtype)
 
+# %% ../nbs/02_augment.ipynb #e9a00002
+class RandomEQ(BatchAugment):
+    "Add a per-sample smooth gain curve over frequency: a tilt and `n_bumps` Gaussian bumps, each within ±`max_db` dB."
+    identity_params = True
+    def __init__(self, max_db:float=10., n_bumps:int=2, # largest gain (tilt at either edge, each bump) in dB; bumps
+                 top_db:float=80., p:float=1.0):         # dB range that [0, 1] spans; probability of equalising a sample
+        super().__init__(p); self.max_db, self.n_bumps, self.top_db = max_db, n_bumps, top_db
+    def augment(self, x, generator=None, on=None):
+        B, H, kw = x.shape[0], x.shape[2], dict(generator=generator, device=x.device); f = torch.linspace(0, 1, H, device=x.device)
+        g = _uniform(-self.max_db, self.max_db, B, 1, **kw) * (2 * f - 1)
+        for _ in range(self.n_bumps):
+            c, w, a = _uniform(0, 1, B, 1, **kw), _uniform(.05, .25, B, 1, **kw), _uniform(-self.max_db, self.max_db, B, 1, **kw)
+            g = g + a * torch.exp(-.5 * ((f - c) / w) ** 2)
+        if on is not None: g = g * on.view(-1, 1)                                              # not drawn: flat
+        return x + (g / self.top_db).view(B, 1, H, 1).to(x.dtype)
+
 # %% ../nbs/02_augment.ipynb #c2cd91e7
 def to_power(x:torch.Tensor, top_db:float=80.) -> torch.Tensor:
     "Normalised dB in [0, 1] (`dB = top_db*(x-1)`) to linear power."
@@ -459,16 +475,22 @@ def audio_recipe(size=None) -> list[nn.Module]:
     return [SpecResizedCrop(size=size), TimeShift(0.5, p=0.5), RandomGain(6, p=0.5), LinearFader(10, p=0.5),
             LogMixupExp(0.4), GaussianNoise(0.03, p=0.5), Clamp(0, 1), FreqMask(0.15, 2), TimeMask(0.1, 2)]
 
+# %% ../nbs/02_augment.ipynb #e9a00004
+def audio_eq_recipe(size=None) -> list[nn.Module]:
+    "The audio recipe with the frequency axis left in place: crop and stretch in time only, and `RandomEQ` instead."
+    return [SpecResizedCrop(size=size, freq_scale=(1., 1.)), TimeShift(0.5, p=0.5), RandomGain(6, p=0.5), LinearFader(10, p=0.5),
+            RandomEQ(10), LogMixupExp(0.4), GaussianNoise(0.03, p=0.5), Clamp(0, 1), FreqMask(0.15, 2), TimeMask(0.1, 2)]
+
 # %% ../nbs/02_augment.ipynb #de42cb67
 def none_recipe(size=None) -> list[nn.Module]:
     "No augmentation (only a resize when `size` is given)."
     return [] if size is None else [Resize(size)]
 
 # %% ../nbs/02_augment.ipynb #fea79a74
-RECIPES = {'image': image_recipe, 'audio': audio_recipe, 'none': none_recipe}
+RECIPES = {'image': image_recipe, 'audio': audio_recipe, 'audio_eq': audio_eq_recipe, 'none': none_recipe}
 _RECIPE_ALIASES = {'seed': 'image'}  # old names that `make_augment` still accepts
 
-def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'none' ('seed': old name of 'image')
+def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'audio_eq', 'none' ('seed': old name of 'image')
                  size=None,            # output (H, W) or int; default: keep the input size
                  crop:int|None=None,   # first take a random crop of this many time frames from each sample
                 ) -> Augment:

@@ -188,6 +188,7 @@ def create_backbone(name:str='resnet50', # 'resnet18', 'resnet34', 'resnet50', '
                     in_chans:int=3, # input channels: 1 (log-mel) or 3 (RGB mel images)
                     pretrained:str|Path|None=None, # None, a local weights file, or torchvision weights name ('IMAGENET1K_V1', 'DEFAULT')
                     pool:str='avg', # global pooling: 'avg' (each backbone's usual one) or 'meanmax' (BYOL-A); not for timm
+                    cnn_width:int=32, # 'cnn' only: channels of the first block, doubled in each of the three after it
                     **kwargs, # passed to `timm.create_model` for timm backbones (e.g. img_size)
                    ) -> tuple[nn.Module, int]:
     "Feature extractor mapping (B, in_chans, H, W) to (B, feat_dim), and feat_dim."
@@ -199,7 +200,7 @@ def create_backbone(name:str='resnet50', # 'resnet18', 'resnet34', 'resnet50', '
         return _timm(name[5:], in_chans, pretrained, **kwargs)
     if name in RESNETS: return _resnet(name, in_chans, pretrained, pool)
     if name == 'cnn':
-        model = SpecCNN(in_chans, pool=pool)
+        model = SpecCNN(in_chans, tuple(cnn_width * 2**i for i in range(4)), pool=pool)
         if pretrained is not None:
             if not _is_weights_file(pretrained):
                 raise ValueError(f"The 'cnn' backbone has no {pretrained!r} weights; pass a local weights file or None")

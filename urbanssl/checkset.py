@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import soundfile as sf
 from scipy import signal
-from .data import US8K_CLASSES
+from .data import US8K_CLASSES, progress_bars
 
 # %% auto #0
 __all__ = ['CHECK_SR', 'ATOM_SPECS', 'ATOMS', 'N_PLACES', 'burst', 'chirp', 'fm_tone', 'clicks', 'am_noise', 'pluck',
@@ -303,7 +303,7 @@ def make_checkset(root: str|Path,      # folder to write into (created; reused i
     plan = _checkset_plan(n_per_class, n_folds, seed)
     for f in plan.fold.unique(): (root/'audio'/f'fold{f}').mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(min(2, os.cpu_count() or 1)) as ex:
-        for _ in tqdm(ex.map(lambda r: _write(root, r, seed), plan.itertuples()), total=len(plan), disable=None if progress else True, desc='check set'): pass
+        for _ in tqdm(ex.map(lambda r: _write(root, r, seed), plan.itertuples()), total=len(plan), disable=not progress_bars(progress), desc='check set'): pass
     (root/'metadata').mkdir(exist_ok=True)
     plan.drop(columns='slice').to_csv(root/'metadata'/'UrbanSound8K.csv', index=False)
     files = ['metadata/UrbanSound8K.csv'] + [f'audio/fold{f}/{n}' for f, n in zip(plan.fold, plan.slice_file_name)]

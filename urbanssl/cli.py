@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_cli.ipynb #4c65fdae
 from __future__ import annotations
-import json, os, shutil, sys, time
+import json, os, re, shutil, sys, time
 from dataclasses import fields
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -12,7 +12,7 @@ from fastcore.script import call_parse, store_true, Param
 from .entry import console_main
 from .config import TrainConfig, config_help
 from .cv import run_cv, label_efficiency
-from .data import detect_layout, load_store, default_cache_dir
+from .data import detect_layout, load_store, default_cache_dir, pid_alive
 from .checkset import make_checkset, _MANIFEST as CHECKSET_MANIFEST
 from .synth import make_synthetic, default_data_dir, _MANIFEST as SYNTH_MANIFEST
 from .evaluate import summary_table, markdown_table
@@ -34,6 +34,7 @@ def urbanssl_train(
     out:Param('run directory (checkpoints, history.csv, predictions.csv, results.json)', str)='runs/urbanssl',
     resume:Param('continue the run in --out from its last completed epoch', store_true)=False,
     backbone:Param(_H('backbone'), str)=None,
+    cnn_width:Param(_H('cnn_width'), int)=None,
     pretrained:Param(_H('pretrained'), str)=None,
     augment:Param(_H('augment'), str)=None,
     batch_size:Param(_H('batch_size'), int)=None,
@@ -82,19 +83,19 @@ train_main = console_main(urbanssl_train)
 # %% ../nbs/18_cli.ipynb #942e6476
 DEMO_METHODS = ('simclr', 'byol', 'supervised', 'random')
 _BYOL = dict(lr=1e-3, tau=0.99, tau_schedule='cosine', hidden_dim=1024, out_dim=256)
-DEMO_PRESETS = {
-    'quick': dict(folds='1,2', synth=dict(n_per_class=10, n_folds=10, seed=0),
-                  methods=dict(simclr=dict(epochs=50, batch_size=128, crop_s=1.0), byol=dict(_BYOL, epochs=40, batch_size=64, crop_s=1.0),
+DEMO_PRESETS = {   # `common`: every method (the baselines too) gets the same backbone and augmentations
+    'quick': dict(folds='1,2', synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='audio_eq'),
+                  methods=dict(simclr=dict(epochs=60, batch_size=128, crop_s=2.0), byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=50, batch_size=64, crop_s=2.0),
                                supervised=dict(epochs=10, batch_size=64), random=dict())),
-    'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0),
-                  methods=dict(simclr=dict(epochs=200, batch_size=256), byol=dict(_BYOL, epochs=200, batch_size=32),
+    'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0), common=dict(augment='audio_eq'),
+                  methods=dict(simclr=dict(epochs=200, batch_size=256, crop_s=2.0), byol=dict(_BYOL, epochs=200, batch_size=32, crop_s=2.0),
                                supervised=dict(epochs=20, batch_size=32), random=dict()))}
 DEMO_FOLDS = DEMO_PRESETS['quick']['folds']
 
 def demo_config(method:str, preset:str='quick', **overrides) -> dict:
     "The demo's training settings for `method` under `preset`, updated with `overrides`."
     if preset not in DEMO_PRESETS: raise ValueError(f"unknown demo preset {preset!r}; choose one of {list(DEMO_PRESETS)}")
-    return {'backbone': 'cnn', **DEMO_PRESETS[preset]['methods'][method], **overrides}
+    return {'backbone': 'cnn', **DEMO_PRESETS[preset]['common'], **DEMO_PRESETS[preset]['methods'][method], **overrides}
 
 # %% ../nbs/18_cli.ipynb #00f7ac4c
 def comparison_table(run_dirs:list, seconds:dict|None=None) -> pd.DataFrame:
@@ -144,7 +145,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
     folds = folds or p['folds']
     root, kind = demo_data(data, preset, synth, checkset, progress)
     store = load_store(root, cache_dir=cache_dir, progress=progress)
-    if verbose: print(f"{len(store)} clips ({kind}) in {root} ({time.time() - t0:.0f} s); torch threads: {workers}")
+    if verbose: print(f"{len(store)} clips ({kind}) in {root} ({time.time() - t0:.0f} s); torch threads: {workers} (--workers N to change)")
     results, secs, cfgs = {}, {}, {m: demo_config(m, preset, **overrides) for m in methods}
     for m in methods:
         t = time.time()
@@ -184,10 +185,15 @@ demo_main = console_main(urbanssl_demo)
 # %% ../nbs/18_cli.ipynb #c0c0c002
 def _size_mb(d:Path) -> float: return sum(f.stat().st_size for f in Path(d).rglob('*') if f.is_file()) / 2**20
 
+def _is_store_dir(d:Path) -> bool:
+    "A folder `load_store` made: named DATASET-LAYOUT-<16 hex digits>, holding info.json or a store array (nothing else is touched)."
+    return (d.is_dir() and bool(re.fullmatch(r'.+-.+-[0-9a-f]{16}', d.name))
+            and ((d/'info.json').is_file() or any(d.glob('x*.npy'))))
+
 def cached_stores(cache_dir=None) -> pd.DataFrame:
     "One row per store folder in `cache_dir`: name, dataset, layout, source root, items, size (MB), complete or not."
     rows, cache_dir = [], Path(cache_dir or default_cache_dir()).expanduser()
-    for d in sorted(p for p in cache_dir.glob('*') if p.is_dir()) if cache_dir.is_dir() else []:
+    for d in sorted(p for p in cache_dir.glob('*') if _is_store_dir(p)) if cache_dir.is_dir() else []:
         try: info = json.loads((d/'info.json').read_text()); n = len(pd.read_csv(d/'meta.csv', usecols=[0]))
         except (OSError, ValueError): info, n = {}, None
         rows.append(dict(store=d.name, dataset=info.get('dataset'), layout=info.get('layout'), root=info.get('root'),
@@ -206,5 +212,8 @@ def urbanssl_cache(list:store_true=False,   # list the cached stores and the gen
     for d in (default_data_dir(), Path(f"{default_data_dir()}-checkset")):
         if d.is_dir(): print(f"generated dataset: {d} ({_size_mb(d):.1f} MB)")
     if clear:
-        for name in df.store: shutil.rmtree(cd/name)
-        print(f"cleared {len(df)} stores from {cd}")
+        busy = [n for n in df.store if any(f.name.split('.')[1].isdigit() and pid_alive(int(f.name.split('.')[1]))
+                                           for f in (cd/n).glob('*.tmp*') if f.name.count('.') >= 3)]
+        for name in df.store:
+            if name not in busy: shutil.rmtree(cd/name)
+        print(f"cleared {len(df) - len(busy)} stores from {cd}" + (f"; kept {len(busy)} that a running process is building" if busy else ''))

@@ -61,8 +61,9 @@ class TrainConfig:
     method:str = _opt('simclr', 'simclr, byol, supervised (labels only) or random (frozen random backbone)')
     protocol:str = _opt('linear', 'linear (frozen backbone + linear probe), finetune, or joint (SSL + cross-entropy together)')
     backbone:str = _opt('resnet50', 'resnet18, resnet34, resnet50, cnn or timm:<name>')
+    cnn_width:int = _opt(32, 'cnn backbone: channels of its first block, doubled in each of the three after it')
     pretrained:str|None = _opt(None, 'initial backbone weights: a local file, or a torchvision weights name (e.g. IMAGENET1K_V1)')
-    augment:str = _opt('audio', "augmentation recipe: audio, image (the notebook's image transforms) or none")
+    augment:str = _opt('audio', "augmentation recipe: audio, audio_eq, image (the notebook's image transforms) or none")
     batch_size:int = _opt(32, 'global batch size')
     seed:int = _opt(0, 'random seed: the same seed gives the same numbers on CPU')
     temperature:float = _opt(0.5, 'SimCLR NT-Xent temperature')
@@ -115,6 +116,8 @@ def _validate(self:TrainConfig):
     if not 0 <= self.tau <= 1: raise ValueError(f"tau must be in [0, 1], got {self.tau!r}")
     if self.tau_schedule not in ('constant', 'cosine'): raise ValueError(f"tau_schedule must be constant or cosine, got {self.tau_schedule!r}")
     if self.method in METHODS and self.protocol != 'joint' and self.epochs < 1: raise ValueError("epochs must be >= 1 for SSL pretraining")
+    if not isinstance(self.cnn_width, int) or self.cnn_width < 1 or (self.cnn_width != 32 and self.backbone != 'cnn'):
+        raise ValueError(f"cnn_width must be an integer >= 1, and is for the cnn backbone only; got {self.cnn_width!r} with {self.backbone!r}")
     if self.crop_s is not None and not self.crop_s > 0: raise ValueError(f"crop_s must be > 0 seconds or None, got {self.crop_s!r}")
     for k, choices in dict(pool=('avg', 'meanmax'), probe=('evar', 'fixed')).items():
         if getattr(self, k) not in choices: raise ValueError(f"{k} must be one of {', '.join(choices)}, got {getattr(self, k)!r}")
@@ -160,7 +163,7 @@ def run_record(cfg:TrainConfig, data:RunData|None=None, place:RunPlace|None=None
 
 # %% ../nbs/09_config.ipynb #f5eb40ac
 LEGACY_VALUES = dict(crop_s=None, pool='avg', probe='fixed', probe_patience=20, probe_seeds=1, val_fraction=0.1,
-                     label_fraction=1.0)  # fields added later: the value that reproduces records written before them
+                     label_fraction=1.0, cnn_width=32)  # fields added later: the value that reproduces records written before them
 
 def config_from_record(record:dict) -> TrainConfig:
     "The `TrainConfig` of a stored run record (config.json or a checkpoint's `config`)."

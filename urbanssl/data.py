@@ -14,8 +14,8 @@ import soundfile as sf
 
 # %% auto #0
 __all__ = ['US8K_CLASSES', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel',
-           'spec_from_file', 'store_shape', 'SpecStore', 'urbanssl_home', 'default_cache_dir', 'pid_alive',
-           'load_store', 'fold_split', 'parse_folds', 'validation_split', 'label_subset', 'labelled_split']
+           'spec_from_file', 'store_shape', 'SpecStore', 'urbanssl_home', 'default_cache_dir', 'progress_bars',
+           'pid_alive', 'load_store', 'fold_split', 'parse_folds', 'validation_split', 'label_subset', 'labelled_split']
 
 # %% ../nbs/00_data.ipynb #458ff378
 US8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
@@ -270,7 +270,7 @@ class SpecStore:
                 f"{len(self.class_names)} classes, folds {self.folds})")
 
 # %% ../nbs/00_data.ipynb #8060b2eb
-_STORE_VERSION = 2   # 2: metadata gained the `group` column
+_STORE_VERSION = 3   # 2: metadata gained the `group` column; 3: truncated WAVs are recorded in info.json
 
 def urbanssl_home() -> Path:
     "urbanssl's folder in the user's cache: $XDG_CACHE_HOME/urbanssl, or ~/.cache/urbanssl."
@@ -280,10 +280,15 @@ def default_cache_dir() -> Path:
     "Where stores are cached: $URBANSSL_CACHE, or the `stores` folder of `urbanssl_home()`."
     return Path(os.environ.get('URBANSSL_CACHE') or urbanssl_home()/'stores').expanduser()
 
+# %% ../nbs/00_data.ipynb #5a01bf47
+def progress_bars(progress: bool) -> bool:
+    "Whether to draw progress bars: asked for, and there is a terminal or a notebook to draw them in (not a log file)."
+    return bool(progress) and (sys.stderr.isatty() or 'ipykernel' in sys.modules)
+
 # %% ../nbs/00_data.ipynb #37162e83
-def _store_key(meta: pd.DataFrame, lay: Layout, cfg: SpecConfig) -> str:
-    "Hash of settings, layout and the source files' names, sizes and mtimes."
-    h = hashlib.sha1(f"{_STORE_VERSION}|{cfg.key()}|{lay.kind}|{Path(lay.root).resolve()}".encode())
+def _store_key(meta: pd.DataFrame, lay: Layout, cfg: SpecConfig, strict: bool=False) -> str:
+    "Hash of settings, layout, strictness and the source files' names, sizes and mtimes."
+    h = hashlib.sha1(f"{_STORE_VERSION}|{cfg.key()}|{lay.kind}|{Path(lay.root).resolve()}{'|strict' if strict else ''}".encode())
     for f in [lay.meta_path] + [lay.root/f for f in meta['file']]:
         st = os.stat(f)
         h.update(f"|{f}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -306,7 +311,7 @@ def _decode_all(files: list, cfg: SpecConfig, source: str, out: np.ndarray, work
     bad, notes = [], []
     with ThreadPoolExecutor(workers) as ex:
         results = ex.map(_decode, jobs) if workers > 1 else map(_decode, jobs)
-        for i, (spec, err, note) in enumerate(tqdm(results, total=len(files), disable=None if progress else True, desc='decoding')):
+        for i, (spec, err, note) in enumerate(tqdm(results, total=len(files), disable=not progress_bars(progress), desc='decoding')):
             if err is None: out[i] = spec
             else: bad.append((i, err))
             if note: notes.append(note)
@@ -373,7 +378,7 @@ def load_store(path: str|Path,               # dataset root (any layout `detect_
     meta, class_names, lay = read_metadata(path, skip_bad=skip_bad)
     cache_dir = Path(cache_dir or default_cache_dir()).expanduser()
     prefix = f"{lay.dataset}-{lay.kind}-"
-    d = cache_dir/(prefix + _store_key(meta, lay, cfg))
+    d = cache_dir/(prefix + _store_key(meta, lay, cfg, strict))
     if (d/'info.json').is_file():
         try: return _open_store(d, skip_bad, strict)
         except _DamagedCache as e: warnings.warn(f"{d}: damaged cached store ({e}); rebuilding it")

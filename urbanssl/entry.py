@@ -33,7 +33,7 @@ def console_main(func):
 
 # %% ../nbs/18a_entry.ipynb #e0000005
 CHOICES = {'method': ('simclr', 'byol', 'supervised', 'random'), 'protocol': ('linear', 'finetune', 'joint'),
-           'augment': ('audio', 'image', 'none', 'seed'), 'pool': ('avg', 'meanmax'), 'probe': ('evar', 'fixed'),
+           'augment': ('audio', 'audio_eq', 'image', 'none', 'seed'), 'pool': ('avg', 'meanmax'), 'probe': ('evar', 'fixed'),
            'tau_schedule': ('constant', 'cosine'), 'preset': ('quick', 'long')}
 _FOLDS = re.compile(r'^(all|\d+(-\d+)?(,\d+(-\d+)?)*)$')
 _BACKBONE = re.compile(r'^(resnet18|resnet34|resnet50|cnn|timm:.+)$')
@@ -52,7 +52,7 @@ def early_check(argv:list, required=(), must_exist=()) -> None:
     "`ValueError` for a missing required option, an unknown choice, a malformed `--folds` or `--backbone`, or a missing path."
     opts = option_values(argv)
     for k in required:
-        if k not in opts: raise ValueError(f"--{k.replace('_', '-')} is required")
+        if opts.get(k) in (None, '', True): raise ValueError(f"--{k.replace('_', '-')} is required")
     for k, choices in CHOICES.items():
         if k in opts and opts[k] not in choices:
             raise ValueError(f"unknown {k.replace('_', ' ')} {opts[k]!r} (--{k.replace('_', '-')}); choose one of {', '.join(choices)}")

@@ -29,7 +29,7 @@ def load_fold_model(ckpt_path,              # a finished fold checkpoint (`{meth
         raise ValueError(f"{ckpt_path} is an unfinished fold checkpoint (phase {ck.get('phase')}, epoch {ck.get('epoch')}); "
                          "finish the run with --resume first")
     cfg, names = ck['config'], list(ck['class_names'])
-    backbone, feat_dim = create_backbone(cfg['backbone'], cfg['in_chans'], pool=cfg.get('pool', 'avg'))
+    backbone, feat_dim = create_backbone(cfg['backbone'], cfg['in_chans'], pool=cfg.get('pool', 'avg'), cnn_width=cfg.get('cnn_width', 32))
     method = METHODS.get(cfg['method'])
     backbone.load_state_dict(ck[method.backbone_key if method else 'backbone'])
     classifier = Classifier(feat_dim, len(names))

@@ -8,6 +8,7 @@ import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .distributed import autocast_for, derive_seed, epoch_batches, load_batch, dist_env, reduce_mean
+from .data import progress_bars
 
 # %% auto #0
 __all__ = ['extract_features', 'feature_standardiser', 'fold_standardiser', 'fit_linear_probe', 'fit_probe_early_stopping',
@@ -21,7 +22,7 @@ def extract_features(backbone:nn.Module, x, idx, batch_size:int=256, device=torc
     "Backbone features (len(idx), feat_dim) of the clips `idx`, float32 on the CPU."
     was = backbone.training; backbone.eval()
     out = []
-    for b in tqdm(epoch_batches(idx, batch_size, drop_last=False), desc='features', leave=False, disable=None if progress else True):
+    for b in tqdm(epoch_batches(idx, batch_size, drop_last=False), desc='features', leave=False, disable=not progress_bars(progress)):
         with autocast_for(device): out.append(backbone(load_batch(x, b, device)).float().cpu())
     backbone.train(was)
     return torch.cat(out) if out else torch.zeros(0, 0)

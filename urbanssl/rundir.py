@@ -111,6 +111,7 @@ def check_writable(out) -> Path:
 
 # %% ../nbs/12_rundir.ipynb #f5a6b7c8
 LOCK_NAME = '.urbanssl.lock'
+_PROCESS_TOKEN = os.urandom(8).hex()   # tells this process from an earlier one that had the same pid (a restarted container)
 
 class RunDirBusy(RuntimeError):
     "Another run holds the run directory."
@@ -119,21 +120,24 @@ class RunDirBusy(RuntimeError):
 def run_lock(out):
     "Hold `out/.urbanssl.lock` while the block runs; `RunDirBusy` if a live process holds it already."
     out = Path(out); out.mkdir(parents=True, exist_ok=True); p = out/LOCK_NAME
-    me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'))
+    me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'), token=_PROCESS_TOKEN)
     for _ in range(3):
         try: fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644); break
         except FileExistsError:
             try: other = json.loads(p.read_text())
             except (OSError, ValueError): other = {}
-            if other.get('host') == me['host'] and isinstance(other.get('pid'), int) and not pid_alive(other['pid']):
-                p.unlink(missing_ok=True); continue                                   # its process is gone: stale
+            if other.get('host') == me['host'] and isinstance(other.get('pid'), int) and (not pid_alive(other['pid']) or (other['pid'] == me['pid'] and other.get('token') != me['token'])):
+                p.unlink(missing_ok=True); continue                                   # its process is gone, or was an earlier one with this pid
             raise RunDirBusy(f"{out} is in use by another urbanssl run (pid {other.get('pid', '?')} on {other.get('host', '?')}, "
                              f"started {other.get('started', '?')}); wait for it to finish or choose another --out "
                              f"(if that process is not a urbanssl run, delete {p})") from None
     else: raise RunDirBusy(f"{out}: could not take the lock {p}")
     with os.fdopen(fd, 'w') as f: json.dump(me, f)
     try: yield p
-    finally: p.unlink(missing_ok=True)
+    finally:
+        try: mine = json.loads(p.read_text()).get('pid') == me['pid']
+        except (OSError, ValueError): mine = False
+        if mine: p.unlink(missing_ok=True)                                        # never another run's lock
 
 # %% ../nbs/12_rundir.ipynb #6850f0ff
 def probabilities(preds: pd.DataFrame, # a `predictions.csv` table

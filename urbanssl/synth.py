@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import soundfile as sf
 from scipy.signal import fftconvolve
-from .data import US8K_CLASSES, SpecConfig, urbanssl_home
+from .data import US8K_CLASSES, SpecConfig, urbanssl_home, progress_bars
 from .scenes import (
     GEN_SR, BACKGROUNDS, traffic, crowd, wind, rain, mains_hum, room_tone, park, fold_settings, recording_settings,
     _rng, _harmonic, _fft_filter, _noise, _band, _formants, _VOWELS, _peq, _env, _place, _segments, _SUBTYPES, _background, _mic)
@@ -419,7 +419,7 @@ def _generate(root: Path, settings: dict, cfg: SpecConfig, progress: bool) -> Pa
     speed = lambda r: _SPEEDS[r.classID // 10] if layout == 'esc50' else 1.
     job = lambda r: _write_clip(data, r, layout, settings['mixed_formats'], cfg, settings['seed'], speed(r), clip_s)
     with ThreadPoolExecutor(min(2, os.cpu_count() or 1)) as ex:
-        for _ in tqdm(ex.map(job, plan.itertuples()), total=len(plan), disable=None if progress else True, desc='synthesising'): pass
+        for _ in tqdm(ex.map(job, plan.itertuples()), total=len(plan), disable=not progress_bars(progress), desc='synthesising'): pass
     (data/meta_rel).parent.mkdir(parents=True, exist_ok=True)
     meta.to_csv(data/meta_rel, index=False)
     files = [str((data/f).relative_to(root)) for f in [meta_rel] + list(plan.file)]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_train.ipynb #61d613a4
 from __future__ import annotations
-import math, sys, warnings
+import math, warnings
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -18,7 +18,7 @@ from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_me
                                   derive_seed, get_device)
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases, phase_epochs
-from .data import labelled_split
+from .data import labelled_split, progress_bars
 from .probe import extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss, knn_monitor
 
 # %% auto #0
@@ -65,7 +65,7 @@ def train_epoch(step_fn,             # (batch on the device, its indices, genera
     g = torch.Generator(device).manual_seed(derive_seed(seed, 'views', rank))
     model.train()
     batches, total = epoch_batches(idx, batch_size, seed, rank, world), 0.
-    for i, b in enumerate(tqdm(batches, desc=label, leave=False, disable=None if progress else True)):
+    for i, b in enumerate(tqdm(batches, desc=label, leave=False, disable=not progress_bars(progress))):
         if on_batch is not None: on_batch(b)
         try: total += step_fn(load_batch(x, b, device), b, g, epoch * len(batches) + i, epochs * len(batches))
         except FloatingPointError as e: raise FloatingPointError(f"{label}, batch {i+1}/{len(batches)}: {e}") from None
@@ -99,8 +99,7 @@ def supervised_epoch(net:nn.Module,      # backbone -> classifier (maybe DDP-wra
 class JointModel(nn.Module):
     "SSL model plus a classifier: forward(x1, x2, y) -> (ssl loss, cross-entropy on view 1)."
     def __init__(self, ssl:nn.Module, classifier:nn.Module):
-        super().__init__()
-        self.ssl, self.classifier = ssl, classifier
+        super().__init__(); self.ssl, self.classifier = ssl, classifier
     def forward(self, x1, x2, y):
         logits = self.classifier(self.ssl.backbone(x1))
         return self.ssl(x1, x2), F.cross_entropy(logits.float(), y)
@@ -155,7 +154,7 @@ class FoldTrainer:
         "Fresh backbone, method model and classifier from the config's init seed, on the device."
         c, method = self.cfg, METHODS.get(self.cfg.method)
         torch.manual_seed(derive_seed(c.seed, 'init'))
-        backbone, self.feat_dim = create_backbone(c.backbone, int(self.x.shape[1]), c.pretrained, pool=c.pool)
+        backbone, self.feat_dim = create_backbone(c.backbone, int(self.x.shape[1]), c.pretrained, pool=c.pool, cnn_width=c.cnn_width)
         self.ssl = method.from_config(backbone, self.feat_dim, c, self.world) if method else None
         if method and method.sync_batchnorm and self.world > 1 and self.device.type == 'cuda':
             self.ssl = nn.SyncBatchNorm.convert_sync_batchnorm(self.ssl)
@@ -174,7 +173,7 @@ class FoldTrainer:
 
     def epoch_range(self, phase:str, start:int, n:int):
         "Epochs `start..n-1` of `phase`, with a progress bar."
-        return tqdm(range(start, n), desc=f"fold {self.fold} {phase}", initial=start, total=n, disable=None if self.progress else True, leave=False)
+        return tqdm(range(start, n), desc=f"fold {self.fold} {phase}", initial=start, total=n, disable=not progress_bars(self.progress), leave=False)
 
     def ddp_wrap(self, m:nn.Module) -> nn.Module:
         "`m` in `DistributedDataParallel` when there are several ranks, else `m` itself."
@@ -208,7 +207,7 @@ def log(self:FoldTrainer, phase:str, epoch:int, train_loss:float, val_loss:float
     "Append one history row (fold, phase, epoch, losses, held-out accuracy)."
     self.history.append(dict(fold=self.fold, phase=phase, epoch=epoch, train_loss=float(train_loss),
                              val_loss=float(val_loss), val_accuracy=float(val_accuracy)))
-    if self.progress and phase != 'probe' and not sys.stderr.isatty():   # a log, not a terminal: one line per epoch, no bars
+    if self.progress and phase != 'probe' and not progress_bars(True):   # a log, not a terminal: one line per epoch, no bars
         print(f"{self.cfg.method} fold {self.fold} {phase} epoch {epoch}/{phase_epochs(self.cfg, phase)}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, val accuracy {val_accuracy:.3f}", flush=True)
 
 # %% ../nbs/11_train.ipynb #5edb199b
@@ -293,7 +292,8 @@ def finetune(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
     opt, scaler = self.make_optimizer(net, c.finetune_lr if after_ssl else c.lr, opt_state, scaler_state)
     model = self.ddp_wrap(net)
     for ep in self.epoch_range('finetune', start, phase_epochs(c, 'finetune')):
-        loss = supervised_epoch(model, self.x, self.y, self.labelled, self.augment, opt, scaler, **self.epoch_kwargs('finetune', ep))
+        loss = supervised_epoch(model, self.x, self.y, self.fit_idx if 'probe' in self.phases and len(self.val_idx) else self.labelled,   # a probe's validation clips stay unseen
+                                self.augment, opt, scaler, **self.epoch_kwargs('finetune', ep))
         self.log('finetune', ep + 1, loss, *loss_and_accuracy(self.heldout_logits(), self.y[self.test_idx]))
         self.save('finetune', ep + 1, opt, scaler)
 
