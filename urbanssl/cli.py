@@ -12,7 +12,7 @@ from fastcore.script import call_parse, store_true, Param
 from .entry import console_main
 from .config import TrainConfig, config_help
 from .cv import run_cv, label_efficiency
-from .data import detect_layout, load_store, default_cache_dir, pid_alive
+from .data import detect_layout, load_store, default_cache_dir, pid_alive, build_owners
 from .checkset import make_checkset, _MANIFEST as CHECKSET_MANIFEST
 from .synth import make_synthetic, default_data_dir, _MANIFEST as SYNTH_MANIFEST
 from .evaluate import summary_table, markdown_table
@@ -212,8 +212,7 @@ def urbanssl_cache(list:store_true=False,   # list the cached stores and the gen
     for d in (default_data_dir(), Path(f"{default_data_dir()}-checkset")):
         if d.is_dir(): print(f"generated dataset: {d} ({_size_mb(d):.1f} MB)")
     if clear:
-        busy = [n for n in df.store if any(f.name.split('.')[1].isdigit() and pid_alive(int(f.name.split('.')[1]))
-                                           for f in (cd/n).glob('*.tmp*') if f.name.count('.') >= 3)]
+        busy = [n for n in df.store if any(pid_alive(pid) for pid in build_owners(cd/n).values())]
         for name in df.store:
             if name not in busy: shutil.rmtree(cd/name)
         print(f"cleared {len(df) - len(busy)} stores from {cd}" + (f"; kept {len(busy)} that a running process is building" if busy else ''))

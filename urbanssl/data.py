@@ -15,7 +15,8 @@ import soundfile as sf
 # %% auto #0
 __all__ = ['US8K_CLASSES', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel',
            'spec_from_file', 'store_shape', 'SpecStore', 'urbanssl_home', 'default_cache_dir', 'progress_bars',
-           'pid_alive', 'load_store', 'fold_split', 'parse_folds', 'validation_split', 'label_subset', 'labelled_split']
+           'pid_alive', 'build_owners', 'load_store', 'fold_split', 'parse_folds', 'validation_split', 'label_subset',
+           'labelled_split']
 
 # %% ../nbs/00_data.ipynb #458ff378
 US8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
@@ -356,12 +357,15 @@ def pid_alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
+def build_owners(d: Path) -> dict[Path, int]:
+    "The temporary files of store builds in folder `d` (`NAME.<pid>.tmp...`), each with the pid of the build that wrote it."
+    parts = {f: f.name.split('.') for f in d.glob('*.tmp*')}
+    return {f: int(p[1]) for f, p in parts.items() if len(p) >= 4 and p[1].isdigit()}
+
 def _remove_orphans(d: Path) -> list[Path]:
     "Delete the temporary files that builds killed part-way left in store folder `d`; return them."
-    gone = []
-    for f in d.glob('*.tmp*'):
-        pid = f.name.split('.')[1] if f.name.count('.') >= 3 else ''
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)): f.unlink(missing_ok=True); gone.append(f)
+    gone = [f for f, pid in build_owners(d).items() if pid != os.getpid() and not pid_alive(pid)]
+    for f in gone: f.unlink(missing_ok=True)
     return gone
 
 # %% ../nbs/00_data.ipynb #9f52926e
