@@ -8,6 +8,7 @@ import copy, math
 import torch, torch.nn as nn
 from .backbone import MLPHead
 from .losses import byol_loss
+from .simclr import VIEWS
 
 # %% auto #0
 __all__ = ['ema_update', 'cosine_tau', 'BYOL']
@@ -24,10 +25,14 @@ def ema_update(target:nn.Module, # network updated in place
     tb, ob = dict(target.named_buffers()), dict(online.named_buffers())
     if tp.keys() != op.keys() or tb.keys() != ob.keys():
         raise ValueError(f"ema_update: {type(target).__name__} and {type(online).__name__} have different parameters/buffers")
-    for k, t in [*tp.items(), *tb.items()]:
-        o = op[k] if k in op else ob[k]
-        if t.is_floating_point(): t.mul_(tau).add_(o.detach(), alpha=1 - tau)
-        else: t.copy_(o)
+    pairs = [(t, op[k] if k in op else ob[k]) for k, t in [*tp.items(), *tb.items()]]
+    fl = [(t, o.detach()) for t, o in pairs if t.is_floating_point()]
+    if fl:   # one multi-tensor call per operation instead of two calls per tensor; the same arithmetic
+        ts, os_ = map(list, zip(*fl))
+        torch._foreach_mul_(ts, tau)
+        torch._foreach_add_(ts, os_, alpha=1 - tau)
+    for t, o in pairs:
+        if not t.is_floating_point(): t.copy_(o)
 
 # %% ../nbs/06_byol.ipynb #b463f1c0
 def cosine_tau(step:int, # current step (clamped to [0, total_steps])
@@ -52,10 +57,12 @@ class BYOL(nn.Module):
                  hidden_dim:int=4096, # hidden size of projector and predictor
                  out_dim:int=256, # projection size
                  tau:float=0.999, # EMA momentum (the base value of the cosine schedule)
-                 tau_schedule:str='constant'): # 'constant' or 'cosine' (from tau to 1 over the training run)
+                 tau_schedule:str='constant', # 'constant' or 'cosine' (from tau to 1 over the training run)
+                 views:str='separate'): # 'separate': one pass per view and network; 'joint': both views as one batch
         super().__init__()
         if tau_schedule not in ('constant', 'cosine'): raise ValueError(f"tau_schedule must be constant or cosine, got {tau_schedule!r}")
-        self.tau, self.tau_schedule = tau, tau_schedule
+        if views not in VIEWS: raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
+        self.tau, self.tau_schedule, self.views = tau, tau_schedule, views
         self.online_backbone = backbone
         self.online_projector = MLPHead(feat_dim, hidden_dim, out_dim)
         self.predictor = MLPHead(out_dim, hidden_dim, out_dim)
@@ -65,7 +72,7 @@ class BYOL(nn.Module):
     @classmethod
     def from_config(cls, backbone:nn.Module, feat_dim:int, cfg, world_size:int=1):
         "The model a training config asks for (`cfg`: a `TrainConfig` or anything with its attributes)."
-        return cls(backbone, feat_dim, cfg.hidden_dim, cfg.out_dim, cfg.tau, cfg.tau_schedule)
+        return cls(backbone, feat_dim, cfg.hidden_dim, cfg.out_dim, cfg.tau, cfg.tau_schedule, getattr(cfg, 'views', 'separate'))
 
     @property
     def backbone(self) -> nn.Module:
@@ -78,9 +85,13 @@ class BYOL(nn.Module):
 
     def forward(self, x1:torch.Tensor, x2:torch.Tensor) -> torch.Tensor:
         "Symmetric BYOL loss: byol_loss(p1, z2) + byol_loss(p2, z1)."
-        x = torch.cat([x1, x2])
-        p1, p2 = self.predictor(self.online_projector(self.online_backbone(x))).chunk(2)
-        with torch.no_grad(): z1, z2 = self.target_projector(self.target_backbone(x)).chunk(2)
+        if self.views == 'joint':
+            x = torch.cat([x1, x2])
+            p1, p2 = self.predictor(self.online_projector(self.online_backbone(x))).chunk(2)
+            with torch.no_grad(): z1, z2 = self.target_projector(self.target_backbone(x)).chunk(2)
+        else:
+            with torch.no_grad(): z1, z2 = (self.target_projector(self.target_backbone(x)) for x in (x1, x2))
+            p1, p2 = (self.predictor(self.online_projector(self.online_backbone(x))) for x in (x1, x2))
         return byol_loss(p1, z2) + byol_loss(p2, z1)
 
     def update_target(self, tau:float|None=None) -> None:

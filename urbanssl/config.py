@@ -92,6 +92,10 @@ class TrainConfig:
     val_fraction:float = _opt(0.1, 'share of the training folds held out for validation, grouped by recording')
     label_fraction:float = _opt(1.0, 'share of the training labels the probe and the supervised baseline see '
                                      '(class-stratified, seeded); pretraining sees every training clip')
+    views:str = _opt('separate', 'SSL: how the two views pass through the network: separate (one pass per view, BatchNorm '
+                                 'statistics per view) or joint (one batch of both)')
+    channels_last:str = _opt('always', 'tensors and models in channels_last memory format: always (faster on CPU too) or '
+                                       'cuda (on CUDA only)')
 
     def __post_init__(self):
         check_method(self.method, self.protocol)
@@ -119,7 +123,8 @@ def _validate(self:TrainConfig):
     if not isinstance(self.cnn_width, int) or self.cnn_width < 1 or (self.cnn_width != 32 and self.backbone != 'cnn'):
         raise ValueError(f"cnn_width must be an integer >= 1, and is for the cnn backbone only; got {self.cnn_width!r} with {self.backbone!r}")
     if self.crop_s is not None and not self.crop_s > 0: raise ValueError(f"crop_s must be > 0 seconds or None, got {self.crop_s!r}")
-    for k, choices in dict(pool=('avg', 'meanmax'), probe=('evar', 'fixed')).items():
+    for k, choices in dict(pool=('avg', 'meanmax'), probe=('evar', 'fixed'), views=('separate', 'joint'),
+                           channels_last=('always', 'cuda')).items():
         if getattr(self, k) not in choices: raise ValueError(f"{k} must be one of {', '.join(choices)}, got {getattr(self, k)!r}")
     for k in ('probe_patience', 'probe_seeds'):
         if not isinstance(getattr(self, k), int) or getattr(self, k) < 1: raise ValueError(f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
@@ -163,7 +168,7 @@ def run_record(cfg:TrainConfig, data:RunData|None=None, place:RunPlace|None=None
 
 # %% ../nbs/09_config.ipynb #f5eb40ac
 LEGACY_VALUES = dict(crop_s=None, pool='avg', probe='fixed', probe_patience=20, probe_seeds=1, val_fraction=0.1,
-                     label_fraction=1.0, cnn_width=32)  # fields added later: the value that reproduces records written before them
+                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda')  # fields added later: the value that reproduces records written before them
 
 def config_from_record(record:dict) -> TrainConfig:
     "The `TrainConfig` of a stored run record (config.json or a checkpoint's `config`)."

@@ -13,7 +13,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 # %% auto #0
 __all__ = ['get_device', 'derive_seed', 'seed_everything', 'autocast_for', 'make_scaler', 'dist_env', 'init_distributed',
-           'barrier', 'unwrap', 'reduce_mean', 'shard_indices', 'epoch_batches', 'load_batch']
+           'barrier', 'unwrap', 'reduce_mean', 'shard_indices', 'epoch_batches', 'memory_format', 'load_batch']
 
 # %% ../nbs/07_distributed.ipynb #9acc4c5a
 def get_device(device:str='auto') -> torch.device:
@@ -106,6 +106,12 @@ def epoch_batches(idx,                 # indices into the data array
     local, bs = shard_indices(idx, rank, world), max(1, batch_size // world)
     n = len(local) // bs if drop_last else math.ceil(len(local) / bs)
     return [local[i*bs:(i+1)*bs] for i in range(max(n, 1 if len(local) else 0))]
+
+# %% ../nbs/07_distributed.ipynb #9c3f5e21
+def memory_format(device:torch.device, channels_last:str='always') -> torch.memory_format:
+    "The memory format a model runs in: `channels_last` on every device ('always') or on CUDA only ('cuda')."
+    if channels_last not in ('always', 'cuda'): raise ValueError(f"channels_last must be always or cuda, got {channels_last!r}")
+    return torch.channels_last if channels_last == 'always' or device.type == 'cuda' else torch.preserve_format
 
 # %% ../nbs/07_distributed.ipynb #4c0ac1c0
 def load_batch(x, idx, device:torch.device=torch.device('cpu')) -> torch.Tensor:

@@ -34,7 +34,10 @@ def load_fold_model(ckpt_path,              # a finished fold checkpoint (`{meth
     backbone.load_state_dict(ck[method.backbone_key if method else 'backbone'])
     classifier = Classifier(feat_dim, len(names))
     classifier.load_state_dict(ck['classifier'])
-    return backbone.to(device).eval(), classifier.to(device).eval(), cfg, names
+    import torch
+    from urbanssl.distributed import memory_format
+    fmt = memory_format(torch.device(device), cfg.get('channels_last', 'cuda'))   # as the fold was trained
+    return backbone.to(device, memory_format=fmt).eval(), classifier.to(device).eval(), cfg, names
 
 # %% ../nbs/15_inference.ipynb #6e2a39b4
 @dataclass(repr=False)

@@ -9,9 +9,11 @@ from .backbone import ProjectionHead
 from .losses import nt_xent
 
 # %% auto #0
-__all__ = ['SimCLR']
+__all__ = ['VIEWS', 'SimCLR']
 
 # %% ../nbs/05_simclr.ipynb #9a45cea7
+VIEWS = ('separate', 'joint')  # how the two views pass through the network (see below)
+
 class SimCLR(nn.Module):
     "SimCLR: backbone + projection head, trained with NT-Xent between two views."
     defaults = dict(epochs=15, lr=1e-3, weight_decay=0., hidden_dim=512, out_dim=128)  # the original notebook's
@@ -24,15 +26,18 @@ class SimCLR(nn.Module):
                  hidden_dim:int=512, # projection head hidden size
                  out_dim:int=128, # projection (embedding) size
                  temperature:float=0.5, # NT-Xent temperature
-                 gather:bool=False): # gather negatives from all ranks under torch.distributed
+                 gather:bool=False, # gather negatives from all ranks under torch.distributed
+                 views:str='separate'): # 'separate': one pass per view (BatchNorm statistics per view); 'joint': one batch of both
         super().__init__()
-        self.backbone, self.temperature, self.gather = backbone, temperature, gather
+        if views not in VIEWS: raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
+        self.backbone, self.temperature, self.gather, self.views = backbone, temperature, gather, views
         self.projection_head = ProjectionHead(feat_dim, hidden_dim, out_dim)
 
     @classmethod
     def from_config(cls, backbone:nn.Module, feat_dim:int, cfg, world_size:int=1):
         "The model a training config asks for (`cfg`: a `TrainConfig` or anything with its attributes)."
-        return cls(backbone, feat_dim, cfg.hidden_dim, cfg.out_dim, cfg.temperature, gather=world_size > 1)
+        return cls(backbone, feat_dim, cfg.hidden_dim, cfg.out_dim, cfg.temperature, gather=world_size > 1,
+                   views=getattr(cfg, 'views', 'separate'))
 
     def features(self, x:torch.Tensor) -> torch.Tensor:
         "Backbone features, the representation used after pretraining."
@@ -44,7 +49,8 @@ class SimCLR(nn.Module):
 
     def forward(self, x1:torch.Tensor, x2:torch.Tensor) -> torch.Tensor:
         "NT-Xent loss between the two views' embeddings."
-        z1, z2 = self.project(torch.cat([x1, x2])).chunk(2)
+        if self.views == 'joint': z1, z2 = self.project(torch.cat([x1, x2])).chunk(2)
+        else: z1, z2 = self.project(x1), self.project(x2)
         return nt_xent(z1, z2, self.temperature, self.gather)
 
     def on_step(self, step:int, total_steps:int) -> None:

@@ -15,7 +15,7 @@ from fastcore.meta import delegates
 from .augment import make_augment
 from .backbone import create_backbone, Classifier
 from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_mean, epoch_batches, load_batch,
-                                  derive_seed, get_device)
+                                  derive_seed, get_device, memory_format)
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases, phase_epochs
 from .data import labelled_split, progress_bars
@@ -160,8 +160,7 @@ class FoldTrainer:
             self.ssl = nn.SyncBatchNorm.convert_sync_batchnorm(self.ssl)
         self.backbone = self.ssl.backbone if self.ssl is not None else backbone
         self.classifier = Classifier(self.feat_dim, len(self.class_names))
-        fmt = torch.channels_last if self.device.type == 'cuda' else torch.preserve_format
-        for m in self.checkpoint_modules().values(): m.to(self.device, memory_format=fmt)
+        for m in self.checkpoint_modules().values(): m.to(self.device, memory_format=memory_format(self.device, c.channels_last))
         spec_s = (self.record.get('spec') or {}).get('duration', 4.0)   # clip length in seconds: the time axis's span
         crop = None if c.crop_s is None else max(1, round(c.crop_s / spec_s * self.x.shape[-1]))
         self.augment = make_augment(c.augment, crop=crop)
