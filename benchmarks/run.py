@@ -283,7 +283,7 @@ class Bench:
         from urbanssl.config import make_config
         from urbanssl.distributed import memory_format
         self.fmt = memory_format(self.device, make_config('simclr').channels_last)   # the format urbanssl trains in
-        self.nchw = torch.channels_last if self.device.type == 'cuda' else torch.preserve_format   # lightly's examples' format
+        self.nchw = memory_format(self.device, 'cuda')   # lightly's examples' format: NCHW on CPU
 
     def idx(self): return self.rng.choice(self.train_idx, self.B, replace=False)
     def views(self):
@@ -443,12 +443,10 @@ def profile_step(fn, n:int) -> dict:
     wall, c1, r1 = time.perf_counter() - t0, os.times(), resource.getrusage(resource.RUSAGE_SELF)
     ev = prof.key_averages()
     parts = {e.key[len('part: '):]: e.cpu_time_total / 1e3 / n for e in ev if e.key.startswith('part: ')}
+    ops = [(e.key, e.self_cpu_time_total / 1e3 / n) for e in ev if not e.key.startswith(('part: ', 'autograd::', 'Optimizer.'))]
     kinds = {}
-    for e in ev:
-        if e.key.startswith('part: ') or e.key.startswith('autograd::') or e.key.startswith('Optimizer.'): continue
-        kinds[op_kind(e.key)] = kinds.get(op_kind(e.key), 0.) + e.self_cpu_time_total / 1e3 / n
-    top = sorted(((e.key, e.self_cpu_time_total / 1e3 / n) for e in ev if not e.key.startswith(('part: ', 'autograd::', 'Optimizer.'))),
-                 key=lambda kv: -kv[1])[:8]
+    for k, ms in ops: kinds[op_kind(k)] = kinds.get(op_kind(k), 0.) + ms
+    top = sorted(ops, key=lambda kv: -kv[1])[:8]
     return dict(wall_ms=1e3 * wall / n, parts_ms=parts, kinds_ms=dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
                 top_ops_ms=top, page_faults=(r1.ru_minflt - r0.ru_minflt) / n, kernel_s=(c1.system - c0.system) / n)
 

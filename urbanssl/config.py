@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .simclr import SimCLR
+from .simclr import SimCLR, VIEWS
 from .byol import BYOL
 
 # %% auto #0
@@ -123,7 +123,7 @@ def _validate(self:TrainConfig):
     if not isinstance(self.cnn_width, int) or self.cnn_width < 1 or (self.cnn_width != 32 and self.backbone != 'cnn'):
         raise ValueError(f"cnn_width must be an integer >= 1, and is for the cnn backbone only; got {self.cnn_width!r} with {self.backbone!r}")
     if self.crop_s is not None and not self.crop_s > 0: raise ValueError(f"crop_s must be > 0 seconds or None, got {self.crop_s!r}")
-    for k, choices in dict(pool=('avg', 'meanmax'), probe=('evar', 'fixed'), views=('separate', 'joint'),
+    for k, choices in dict(pool=('avg', 'meanmax'), probe=('evar', 'fixed'), views=VIEWS,
                            channels_last=('always', 'cuda')).items():
         if getattr(self, k) not in choices: raise ValueError(f"{k} must be one of {', '.join(choices)}, got {getattr(self, k)!r}")
     for k in ('probe_patience', 'probe_seeds'):
