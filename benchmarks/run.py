@@ -15,7 +15,8 @@ from pathlib import Path
 from fastcore.script import call_parse
 
 HERE = Path(__file__).resolve().parent
-SHAPES = {'cnn': ('us8k_audio', 'audio'), 'resnet18': ('us8k_png', 'image')}  # backbone -> (store layout, augment recipe)
+SHAPES = {'cnn': ('us8k_audio', 'audio'), 'resnet18': ('us8k_png', 'image'),   # backbone -> (store layout, augment recipe)
+          'resnet50': ('us8k_png', 'image')}   # the seed's model on its input: 3x128x128 mel pictures, its image transforms
 
 
 # ---------------------------------------------------------------- process measurements
@@ -469,7 +470,81 @@ def task_profile(t:dict) -> dict:
         out[m] = dict(ours=profile_step(ours, t['n']), lightly=profile_step(light, t['n']))
     return out
 
-TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=task_step_mem, profile=task_profile)
+# ---------------------------------------------------------------- (e) GPU efficiency: model FLOPs utilisation
+
+# dense (no sparsity) bfloat16 tensor-core peaks from the vendor's data sheets, FLOP/s; the first name found in the
+# device's name wins, so the PCIe H100 comes before the SXM one. --peak_tflops overrides the table.
+PEAK_BF16 = (('B200', 2250e12), ('H200', 989.4e12), ('H100 PCIe', 756.5e12), ('H100', 989.4e12), ('A100', 312e12),
+             ('L40S', 362.05e12), ('L4', 121e12), ('A10', 125e12))
+
+def peak_bf16_flops(name:str|None, override_tflops:float|None=None) -> float|None:
+    "The bfloat16 dense peak (FLOP/s) of the device called `name`; `override_tflops` if given; None when unknown."
+    if override_tflops: return float(override_tflops) * 1e12
+    return next((v for k, v in PEAK_BF16 if name and k.lower() in name.lower()), None)
+
+# the seed notebook's SimCLR protocol on real UrbanSound8K: 15 epochs on the nine training folds of each of ten folds
+US8K_CLIPS, SEED_EPOCHS, N_FOLDS = 8732, 15, 10
+def protocol_samples(clips:int=US8K_CLIPS, epochs:int=SEED_EPOCHS, folds:int=N_FOLDS) -> int:
+    "Training samples the whole protocol draws: every clip is in the training folds of all folds but its own."
+    return epochs * (folds - 1) * clips
+
+def step_flops(fn) -> int:
+    "FLOPs of one call of `fn` (forward and backward matmuls and convolutions, a multiply-add counted as 2), by torch's counter."
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc: fn()
+    return int(fc.get_total_flops())
+
+def time_steps(fn, device, n:int, rounds:int) -> list:
+    "Seconds per call of `fn`, one figure per round of `n` calls (the device synchronised around each round)."
+    out = []
+    for _ in range(rounds):
+        _sync(device); t0 = time.perf_counter()
+        for _ in range(n): fn()
+        _sync(device); out.append((time.perf_counter() - t0) / n)
+    return out
+
+def task_mfu(t:dict) -> dict:
+    """Samples/s and model FLOPs utilisation of our SimCLR and BYOL steps (`ssl_step`: the device's autocast, channels_last,
+    optionally `torch.compile`d), on fixed views (the model alone) and with the two views made each step (the whole step)."""
+    import torch
+    from urbanssl.train import ssl_step
+    b, out = Bench(t), {}
+    peak = peak_bf16_flops(torch.cuda.get_device_name(b.device) if b.device.type == 'cuda' else None, t.get('peak_tflops'))
+    for m in t['methods']:
+        model, opt, scaler = b.our_model(m)
+        v1, v2 = b.views()
+        steps = iter(range(10**9))
+        model_step = lambda: ssl_step(model, v1, v2, opt, scaler, next(steps), 10**9)
+        whole_step = lambda: ssl_step(model, *b.views(), opt, scaler, next(steps), 10**9)
+        flops = step_flops(model_step)   # eager, before compiling: what the step computes, whatever runs it
+        t0 = time.perf_counter()
+        if t['compile']: model.compile()
+        for _ in range(t['warmup']): model_step()   # compiles on the first call
+        _sync(b.device); warm_s = time.perf_counter() - t0
+        tm, tw = time_steps(model_step, b.device, t['n'], t['rounds']), time_steps(whole_step, b.device, t['n'], t['rounds'])
+        sm, sw = med(tm), med(tw)
+        out[m] = dict(flops_per_step=flops, step_s=sm, whole_step_s=sw, samples_per_s=b.B / sm, whole_samples_per_s=b.B / sw,
+                      achieved_tflops=flops / sm / 1e12, mfu=None if peak is None else flops / sm / peak,
+                      whole_mfu=None if peak is None else flops / sw / peak, compile_and_warmup_s=warm_s,
+                      step_s_rounds=tm, whole_step_s_rounds=tw)
+        del model, opt
+        if b.device.type == 'cuda': torch.cuda.empty_cache()
+    return dict(out, peak_flops=peak, input_shape=list(b.x.shape[1:]), recipe=b.recipe, autocast=str(_amp_name(b.device)))
+
+def _amp_name(device):
+    "The autocast dtype a step runs under on `device` (None: full precision)."
+    from urbanssl.distributed import _amp_dtype
+    return _amp_dtype(device)
+
+def mfu_rows(res:dict, backbone:str, batch:int, compiled:bool) -> list:
+    "One row per method of the (e) table; the seed's whole SimCLR protocol timed at the whole step's rate."
+    n = protocol_samples()
+    return [dict(method=m, backbone=backbone, batch=batch, input_shape=res['input_shape'], autocast=res['autocast'],
+                 channels_last=True, compiled=compiled, peak_tflops=None if res['peak_flops'] is None else res['peak_flops'] / 1e12,
+                 protocol_samples=n, protocol_hours=n / r['whole_samples_per_s'] / 3600, **r)
+            for m, r in res.items() if isinstance(r, dict)]
+
+TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=task_step_mem, profile=task_profile, mfu=task_mfu)
 
 
 # ---------------------------------------------------------------- driver
@@ -552,6 +627,23 @@ def fmt_table(rows:list, cols:list) -> str:
     lines = ['  '.join(c.rjust(w[i]) for i, c in enumerate(row)) for row in cells]
     return '\n'.join([lines[0], '  '.join('-' * x for x in w), *lines[1:]])
 
+MFU_COLS = [('method', 'method', '{}'), ('backbone', 'backbone', '{}'), ('input', lambda r: 'x'.join(map(str, r['input_shape'])), '{}'),
+            ('batch', 'batch', '{}'), ('compiled', 'compiled', '{}'), ('autocast', 'autocast', '{}'),
+            ('GFLOP/step', lambda r: r['flops_per_step'] / 1e9, '{:.1f}'), ('samples/s', 'samples_per_s', '{:.0f}'),
+            ('TFLOP/s', 'achieved_tflops', '{:.1f}'), ('MFU', 'mfu', '{:.1%}'),
+            ('whole step samples/s', 'whole_samples_per_s', '{:.0f}'), ('whole step MFU', 'whole_mfu', '{:.1%}'),
+            ('seed protocol h', 'protocol_hours', '{:.2f}'), ('compile+warmup s', 'compile_and_warmup_s', '{:.0f}')]
+
+def mfu_report(res:dict) -> list:
+    "The (e) lines of the printed summary."
+    rows = res.get('mfu') or []
+    if not rows: return []
+    peak = rows[0]['peak_tflops']
+    return [f"\n(e) Model FLOPs utilisation: our ssl_step on fixed views (the model), and with the two views made each step "
+            f"(whole step); FLOPs by torch.utils.flop_counter; peak {'unknown (give --peak_tflops)' if peak is None else f'{peak:.1f} TFLOP/s bf16 dense'}; "
+            f"seed protocol = {rows[0]['protocol_samples']:,} samples (15 epochs x 9 training folds x 10 folds of 8732 clips) at the whole step's rate",
+            fmt_table(rows, MFU_COLS)]
+
 def report(res:dict) -> str:
     "The printed summary of a results dict."
     m, d, out = res['meta'], res['data'], []
@@ -559,6 +651,7 @@ def report(res:dict) -> str:
                f"torch {m['torch']} ({m['torch_threads']} threads), lightly {m['lightly']}, {m.get('malloc', 'default')} malloc; "
                f"load average before {m['loadavg_before']}, after {m['loadavg_after']}; other processes used "
                f"{m['foreign_cores_mean']} cores on average; {m['duration_s']:.0f} s")
+    if d is None: return '\n'.join(out + mfu_report(res) + [f"\nTargets: MFU >= 40%: {res['targets']['mfu_40pct']}"])
     out.append(f"\n(a) Data throughput, {d['n_files']} synthetic Kaggle PNGs -> {d['item_shape']}, batch {d['batch']}, two views, "
                f"seed-style DataLoader num_workers={d['workers']}")
     out.append(fmt_table([
@@ -597,17 +690,21 @@ def report(res:dict) -> str:
                        f"lightly {l['wall_ms']:.0f} ms ({l['page_faults']:.0f} faults, {1e3 * l['kernel_s']:.0f} ms kernel)")
             out.append('  parts: ' + ', '.join(f"{k} {v:.0f}" for k, v in o['parts_ms'].items()))
             out.append('  operators, ours | lightly: ' + ', '.join(f"{k} {v:.0f} | {l['kinds_ms'].get(k, 0):.0f}" for k, v in o['kinds_ms'].items()))
+    out += mfu_report(res)
     t = res['targets']
-    out.append(f"\nTargets: data >= 10x: {t['data_10x']}; steps >= lightly: {t['steps_vs_lightly']}; within 15% of floor: {t['steps_within_15pct']}")
+    out.append(f"\nTargets: data >= 10x: {t['data_10x']}; steps >= lightly: {t['steps_vs_lightly']}; within 15% of floor: {t['steps_within_15pct']}"
+               + (f"; MFU >= 40%: {t['mfu_40pct']}" if t.get('mfu_40pct') else ''))
     return '\n'.join(out)
 
 def targets(res:dict) -> dict:
     rows = res['steps']
     tag = lambda r: f"{r['method']}/{r['backbone']}/{r['batch']}"
-    return dict(data_10x=res['data']['speedup'] >= 10,
+    return dict(data_10x=None if res['data'] is None else res['data']['speedup'] >= 10,
                 steps_vs_lightly={tag(r): r['ours_vs_lightly'] >= 1 for r in rows},
                 # SimCLR against the backbone's forward+backward; BYOL against that plus the target's forward
-                steps_within_15pct={tag(r): r.get('ours_over_method_floor', r['ours_over_floor']) <= 0.15 for r in rows})
+                steps_within_15pct={tag(r): r.get('ours_over_method_floor', r['ours_over_floor']) <= 0.15 for r in rows},
+                # (e): the compiled model step's MFU against the device's bf16 peak (None: peak unknown, e.g. on a CPU)
+                mfu_40pct={tag(r): None if r['mfu'] is None else r['mfu'] >= 0.4 for r in res.get('mfu', [])})
 
 @call_parse
 def main(quick:bool=False,                # reduced set (cnn backbone only, memory at batch 32 only), fewer rounds: < ~4 min
@@ -619,6 +716,11 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
          malloc:str='default',            # glibc allocator settings of the workers: 'default', or 'tuned' (TUNED_MALLOC)
          no_memory:bool=False,            # skip the peak-memory processes (one extra process per variant)
          profile:bool=True,               # (d) profile each config's steps (torch.profiler, one extra process per config)
+         mfu:str='auto',                  # (e) model FLOPs utilisation: auto (on CUDA only), on, off, or only (skip (a)-(d))
+         mfu_backbone:str='resnet50',     # (e) backbone (the seed's ResNet50 at its 3x128x128 input)
+         mfu_batches:str='256',           # (e) batch sizes, e.g. "32,256" (32 is the seed's)
+         no_compile:bool=False,           # (e) run the step eagerly instead of torch.compile'd
+         peak_tflops:float=None,          # (e) the device's bf16 dense peak in TFLOP/s, where PEAK_BF16 does not know it
          task:str=None,                   # internal: run one measurement (JSON) in this process and print its result
         ):
     "Benchmark the data path and SSL training steps against a seed-style pipeline, lightly and the backbone alone."
@@ -630,6 +732,9 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
     from urbanssl.distributed import get_device
     t_start, load0, whole = time.perf_counter(), loadavg(), Foreign().start()
     dev = get_device(device)
+    if mfu not in ('auto', 'on', 'off', 'only'): raise ValueError(f"--mfu must be auto, on, off or only, got {mfu!r}")
+    if mfu_backbone not in SHAPES: raise ValueError(f"unknown --mfu_backbone {mfu_backbone!r}; choose from {list(SHAPES)}")
+    do_mfu = mfu in ('on', 'only') or (mfu == 'auto' and dev.type == 'cuda')
     data_dir = Path(data_dir or Path(tempfile.gettempdir())/'urbanssl-bench').expanduser()
     meta = dict(machine_info(dev), command='python benchmarks/run.py ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
                 quick=quick, loadavg_before=load0)
@@ -640,49 +745,60 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
     base = dict(device=str(dev), cache=prep['cache'], malloc=malloc)
     meta.update(malloc=malloc, malloc_env=TUNED_MALLOC if malloc == 'tuned' else {})
 
-    # (a) data throughput
-    png = prep['us8k_png']['root']
-    patience = 5 if quick else 60   # seconds to wait for a quiet machine before each timing
-    deadline = time.time() + (100 if quick else 720)   # no extra rounds (for quiet calls) after this
-    dcfg = dict(base, root=png, batch=32, workers=workers, rounds=2 if quick else 4, min_time=0.5 if quick else 1.0,
-                max_time=10 if quick else 60)
-    waited = wait_quiet(min(patience, max(0., deadline - time.time())))
-    data = dict(run_task(dict(dcfg, kind='data')), batch=32, workers=workers, waited_s=round(waited, 1))
-    data['memory'] = {p: run_task(dict(dcfg, kind='data_mem', pipeline=p)) if memory else None for p in ('ours', 'seed')}
-
-    # (b) training steps, (c) their memory
-    methods = ('simclr', 'byol')
-    configs = ([(c.split(':')[0], int(c.split(':')[1])) for c in configs.split(',')] if configs else
-               [('cnn', 32), ('cnn', 128)] + ([] if quick else [('resnet18', 32), ('resnet18', 128)]))
-    for bb, B in configs:
-        if bb not in SHAPES: raise ValueError(f"unknown backbone {bb!r} in --configs; choose from {list(SHAPES)}")
-    variants = [f'{m}_{i}' for m in methods for i in ('ours', 'lightly', 'lightlycl')] + [
-        'floor', 'fwd', 'floor_split', 'fwd_split', 'floor_nchw_split', 'data']
-    steps, mem = [], {}
-    for bb, B in configs:
-        scfg = dict(base, root=prep[SHAPES[bb][0]]['root'], backbone=bb, batch=B)
+    data, steps, profiles = None, [], []
+    if mfu != 'only':
+        # (a) data throughput
+        png = prep['us8k_png']['root']
+        patience = 5 if quick else 60   # seconds to wait for a quiet machine before each timing
+        deadline = time.time() + (100 if quick else 720)   # no extra rounds (for quiet calls) after this
+        dcfg = dict(base, root=png, batch=32, workers=workers, rounds=2 if quick else 4, min_time=0.5 if quick else 1.0,
+                    max_time=10 if quick else 60)
         waited = wait_quiet(min(patience, max(0., deadline - time.time())))
-        res = run_task(dict(scfg, kind='steps', variants=variants, warmup=1 if quick or bb == 'resnet18' else 2,
-                            reps=3 if quick else 4, max_time=(15 if quick else 40) if bb == 'cnn' else (0 if quick else 90),
-                            deadline=deadline))
-        if memory and not (quick and B > 32):
-            m = run_task(dict(scfg, kind='step_mem', variants=['floor_split', 'floor', 'simclr_ours', 'byol_ours', 'simclr_lightly', 'byol_lightly']))
-            mem.update({(bb, B, v): r for v, r in m.items()})
-        steps += step_rows(res, mem, bb, B, methods)
+        data = dict(run_task(dict(dcfg, kind='data')), batch=32, workers=workers, waited_s=round(waited, 1))
+        data['memory'] = {p: run_task(dict(dcfg, kind='data_mem', pipeline=p)) if memory else None for p in ('ours', 'seed')}
 
-    # (d) where a step's time goes: torch.profiler over a few steps of each method, ours and lightly's, per config
-    profiles = []
-    if profile:
+        # (b) training steps, (c) their memory
+        methods = ('simclr', 'byol')
+        configs = ([(c.split(':')[0], int(c.split(':')[1])) for c in configs.split(',')] if configs else
+                   [('cnn', 32), ('cnn', 128)] + ([] if quick else [('resnet18', 32), ('resnet18', 128)]))
         for bb, B in configs:
-            pr = run_task(dict(base, root=prep[SHAPES[bb][0]]['root'], backbone=bb, batch=B, kind='profile',
-                               warmup=2 if bb == 'cnn' else 1, n=3 if bb == 'cnn' else 2))
-            profiles += [dict(method=m, backbone=bb, batch=B, **v) for m, v in pr.items()]
+            if bb not in SHAPES: raise ValueError(f"unknown backbone {bb!r} in --configs; choose from {list(SHAPES)}")
+        variants = [f'{m}_{i}' for m in methods for i in ('ours', 'lightly', 'lightlycl')] + [
+            'floor', 'fwd', 'floor_split', 'fwd_split', 'floor_nchw_split', 'data']
+        steps, mem = [], {}
+        for bb, B in configs:
+            scfg = dict(base, root=prep[SHAPES[bb][0]]['root'], backbone=bb, batch=B)
+            waited = wait_quiet(min(patience, max(0., deadline - time.time())))
+            res = run_task(dict(scfg, kind='steps', variants=variants, warmup=1 if quick or bb == 'resnet18' else 2,
+                                reps=3 if quick else 4, max_time=(15 if quick else 40) if bb == 'cnn' else (0 if quick else 90),
+                                deadline=deadline))
+            if memory and not (quick and B > 32):
+                m = run_task(dict(scfg, kind='step_mem', variants=['floor_split', 'floor', 'simclr_ours', 'byol_ours', 'simclr_lightly', 'byol_lightly']))
+                mem.update({(bb, B, v): r for v, r in m.items()})
+            steps += step_rows(res, mem, bb, B, methods)
 
-    res = dict(meta=meta, data=data, steps=steps, profile=profiles, datasets=prep)
+        # (d) where a step's time goes: torch.profiler over a few steps of each method, ours and lightly's, per config
+        profiles = []
+        if profile:
+            for bb, B in configs:
+                pr = run_task(dict(base, root=prep[SHAPES[bb][0]]['root'], backbone=bb, batch=B, kind='profile',
+                                   warmup=2 if bb == 'cnn' else 1, n=3 if bb == 'cnn' else 2))
+                profiles += [dict(method=m, backbone=bb, batch=B, **v) for m, v in pr.items()]
+
+    # (e) GPU efficiency: samples/s and MFU of the seed's model, compiled, in bf16 autocast and channels_last
+    mfu_res = []
+    if do_mfu:
+        for B in [int(v) for v in mfu_batches.split(',')]:
+            r = run_task(dict(base, root=prep[SHAPES[mfu_backbone][0]]['root'], backbone=mfu_backbone, batch=B, kind='mfu',
+                              methods=['simclr', 'byol'], compile=not no_compile, peak_tflops=peak_tflops,
+                              warmup=5, n=20 if dev.type == 'cuda' else 2, rounds=5 if dev.type == 'cuda' else 2))
+            mfu_res += mfu_rows(r, mfu_backbone, B, not no_compile)
+
+    res = dict(meta=meta, data=data, steps=steps, profile=profiles, mfu=mfu_res, datasets=prep)
     meta.update(loadavg_after=loadavg(), duration_s=time.perf_counter() - t_start, foreign_cores_mean=round(whole.stop(), 2),
                 quiet_threshold_cores=QUIET)
     res['targets'] = targets(res)
-    out = Path(out or HERE/f"results-{dev.type}{'-malloc' if malloc == 'tuned' else ''}{'-quick' if quick else ''}.json")
+    out = Path(out or HERE/f"results-{dev.type}{'-malloc' if malloc == 'tuned' else ''}{'-quick' if quick else ''}{'-mfu' if mfu == 'only' else ''}.json")
     out.write_text(json.dumps(res, indent=1))
     print('\n' + report(res))
     print(f"\nwrote {out}")
