@@ -473,9 +473,10 @@ def task_profile(t:dict) -> dict:
 # ---------------------------------------------------------------- (e) GPU efficiency: model FLOPs utilisation
 
 # dense (no sparsity) bfloat16 tensor-core peaks from the vendor's data sheets, FLOP/s; the first name found in the
-# device's name wins, so the PCIe H100 comes before the SXM one. --peak_tflops overrides the table.
+# device's name wins, so the PCIe H100 comes before the SXM one and the L40s before the L4. Devices not listed (A10G
+# among them) give no MFU unless --peak_tflops says their peak.
 PEAK_BF16 = (('B200', 2250e12), ('H200', 989.4e12), ('H100 PCIe', 756.5e12), ('H100', 989.4e12), ('A100', 312e12),
-             ('L40S', 362.05e12), ('L4', 121e12), ('A10', 125e12))
+             ('L40S', 362.05e12), ('L40', 181.05e12), ('L4', 121e12))
 
 def peak_bf16_flops(name:str|None, override_tflops:float|None=None) -> float|None:
     "The bfloat16 dense peak (FLOP/s) of the device called `name`; `override_tflops` if given; None when unknown."
@@ -508,6 +509,7 @@ def task_mfu(t:dict) -> dict:
     optionally `torch.compile`d), on fixed views (the model alone) and with the two views made each step (the whole step)."""
     import torch
     from urbanssl.train import ssl_step
+    from urbanssl.distributed import _amp_dtype   # the dtype ssl_step's autocast uses (None: full precision)
     b, out = Bench(t), {}
     peak = peak_bf16_flops(torch.cuda.get_device_name(b.device) if b.device.type == 'cuda' else None, t.get('peak_tflops'))
     for m in t['methods']:
@@ -529,12 +531,7 @@ def task_mfu(t:dict) -> dict:
                       step_s_rounds=tm, whole_step_s_rounds=tw)
         del model, opt
         if b.device.type == 'cuda': torch.cuda.empty_cache()
-    return dict(out, peak_flops=peak, input_shape=list(b.x.shape[1:]), recipe=b.recipe, autocast=str(_amp_name(b.device)))
-
-def _amp_name(device):
-    "The autocast dtype a step runs under on `device` (None: full precision)."
-    from urbanssl.distributed import _amp_dtype
-    return _amp_dtype(device)
+    return dict(out, peak_flops=peak, input_shape=list(b.x.shape[1:]), recipe=b.recipe, autocast=str(_amp_dtype(b.device)))
 
 def mfu_rows(res:dict, backbone:str, batch:int, compiled:bool) -> list:
     "One row per method of the (e) table; the seed's whole SimCLR protocol timed at the whole step's rate."
@@ -641,7 +638,8 @@ def mfu_report(res:dict) -> list:
     peak = rows[0]['peak_tflops']
     return [f"\n(e) Model FLOPs utilisation: our ssl_step on fixed views (the model), and with the two views made each step "
             f"(whole step); FLOPs by torch.utils.flop_counter; peak {'unknown (give --peak_tflops)' if peak is None else f'{peak:.1f} TFLOP/s bf16 dense'}; "
-            f"seed protocol = {rows[0]['protocol_samples']:,} samples (15 epochs x 9 training folds x 10 folds of 8732 clips) at the whole step's rate",
+            f"seed protocol = {rows[0]['protocol_samples']:,} samples ({SEED_EPOCHS} epochs x {N_FOLDS - 1} training folds x {N_FOLDS} folds "
+            f"of {US8K_CLIPS} clips) at the whole step's rate",
             fmt_table(rows, MFU_COLS)]
 
 def report(res:dict) -> str:
