@@ -10,8 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['RECIPES', 'BatchAugment', 'resample', 'RandomResizedCrop', 'RandomHorizontalFlip', 'rgb_to_grayscale', 'hue_matrix',
-           'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop',
+__all__ = ['CROP_VIEWS', 'RECIPES', 'BatchAugment', 'resample', 'RandomResizedCrop', 'RandomHorizontalFlip', 'rgb_to_grayscale',
+           'hue_matrix', 'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop',
            'RandomTimeCrop', 'TimeShift', 'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'RandomEQ',
            'to_power', 'from_power', 'LogMixupExp', 'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'image_recipe',
            'audio_recipe', 'audio_eq_recipe', 'none_recipe', 'make_augment']
@@ -447,22 +447,40 @@ class Clamp(nn.Module):
 
 # %% ../nbs/02_augment.ipynb #a232e16d
 class Augment(nn.Module):
-    "A chain of batched augmentations: `aug(x, generator=None, seed=None)` returns one view of the batch."
-    def __init__(self, *ops:nn.Module): # augmentations applied in order
+    "A chain of batched augmentations: `aug(x, generator=None, seed=None)` returns one view of the batch, `aug.pair(...)` two."
+    def __init__(self, *ops:nn.Module, # augmentations applied in order
+                 shared:int=0):        # `pair` only: the first `shared` ops are drawn once and both views start from their output
         super().__init__()
-        self.ops = nn.ModuleList(ops)
+        if not 0 <= shared <= len(ops): raise ValueError(f"shared must be between 0 and the {len(ops)} ops, got {shared!r}")
+        self.ops, self.shared = nn.ModuleList(ops), shared
 
-    def forward(self, x:torch.Tensor, generator:torch.Generator|None=None, seed:int|None=None) -> torch.Tensor:
+    def _start(self, x, generator, seed):
+        "Check the batch; its float32 working copy and the generator to draw from."
         if not torch.is_tensor(x) or x.ndim != 4 or not x.is_floating_point():
             raise ValueError(f"augment expects a float tensor (B, C, H, W), got "
                              f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))} {getattr(x, 'dtype', '')}")
         if seed is not None: generator = torch.Generator(device=x.device).manual_seed(seed)
-        y = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        for op in self.ops: y = op(y, generator=generator)
+        return (x if x.dtype in (torch.float32, torch.float64) else x.float()), generator
+
+    def _finish(self, y, ops, generator, x):
+        "Run `ops` on the working copy `y`; back in `x`'s dtype and memory format."
+        for op in ops: y = op(y, generator=generator)
         y = y.to(x.dtype)
         if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
             y = y.contiguous(memory_format=torch.channels_last)
         return y
+
+    def forward(self, x:torch.Tensor, generator:torch.Generator|None=None, seed:int|None=None) -> torch.Tensor:
+        y, generator = self._start(x, generator, seed)
+        return self._finish(y, self.ops, generator, x)
+
+    def pair(self, x:torch.Tensor, generator:torch.Generator|None=None, seed:int|None=None) -> tuple[torch.Tensor, torch.Tensor]:
+        "Two views of the batch. With `shared=0` the same as two calls; otherwise both views share one draw of the first `shared` ops."
+        y, generator = self._start(x, generator, seed)
+        for op in self.ops[:self.shared]: y = op(y, generator=generator)
+        rest = self.ops[self.shared:]
+        return self._finish(y, rest, generator, x), self._finish(y, rest, generator, x)
+
 
 # %% ../nbs/02_augment.ipynb #e34e1ba8
 def image_recipe(size=None) -> list[nn.Module]:
@@ -487,14 +505,17 @@ def none_recipe(size=None) -> list[nn.Module]:
     return [] if size is None else [Resize(size)]
 
 # %% ../nbs/02_augment.ipynb #fea79a74
+CROP_VIEWS = ('own', 'shared')  # with a crop: each view its own segment, or both views from one segment (BYOL-A)
 RECIPES = {'image': image_recipe, 'audio': audio_recipe, 'audio_eq': audio_eq_recipe, 'none': none_recipe}
 _RECIPE_ALIASES = {'seed': 'image'}  # old names that `make_augment` still accepts
 
 def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'audio_eq', 'none' ('seed': old name of 'image')
                  size=None,            # output (H, W) or int; default: keep the input size
                  crop:int|None=None,   # first take a random crop of this many time frames from each sample
+                 crop_views:str='own', # with `crop`, in `pair`: 'own' (a segment per view) or 'shared' (one segment, both views)
                 ) -> Augment:
     "Build the named augmentation recipe as an `Augment` module."
     recipe = _RECIPE_ALIASES.get(recipe, recipe)
     if recipe not in RECIPES: raise ValueError(f"unknown augment recipe {recipe!r}; choose one of {list(RECIPES)}")
-    return Augment(*([RandomTimeCrop(crop)] if crop else []), *RECIPES[recipe](size))
+    if crop_views not in CROP_VIEWS: raise ValueError(f"crop_views must be one of {CROP_VIEWS}, got {crop_views!r}")
+    return Augment(*([RandomTimeCrop(crop)] if crop else []), *RECIPES[recipe](size), shared=int(bool(crop) and crop_views == 'shared'))

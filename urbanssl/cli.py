@@ -65,6 +65,7 @@ def urbanssl_train(
     label_fraction:Param(_H('label_fraction'), float)=None,
     views:Param(_H('views'), str)=None,
     channels_last:Param(_H('channels_last'), str)=None,
+    crop_views:Param(_H('crop_views'), str)=None,
     image_size:Param('Kaggle PNG layout: images are resized to image_size x image_size (default: 128)', int)=None,
     device:Param('auto, cpu or cuda', str)='auto',
     workers:Param("torch CPU threads (0: torch's default, all cores)", int)=0,

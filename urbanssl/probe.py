@@ -160,7 +160,7 @@ def ssl_val_loss(model:nn.Module, x, idx, augment:nn.Module, batch_size:int=256,
     losses = []
     for b in epoch_batches(idx, batch_size, None, rank, world, drop_last=False):
         xb = load_batch(x, b, device)
-        with autocast_for(device): losses.append(reduce_mean(model(augment(xb, generator=g), augment(xb, generator=g)).float()))
+        with autocast_for(device): losses.append(reduce_mean(model(*augment.pair(xb, generator=g)).float()))
     model.train(was)
     return float(np.mean(losses))
 

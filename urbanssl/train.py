@@ -75,12 +75,12 @@ def train_epoch(step_fn,             # (batch on the device, its indices, genera
 @delegates(train_epoch, but=['step_fn', 'model', 'x', 'idx'])
 def ssl_epoch(model:nn.Module,    # a method (maybe DDP-wrapped): forward(x1, x2) -> loss, on_step(step, total)
               x, idx,              # data array (N, C, H, W) and the training indices
-              augment:nn.Module,   # batched augmentation: aug(x, generator=g) -> one view
+              augment:nn.Module,   # an `Augment`: augment.pair(x, generator=g) -> the two views
               opt:torch.optim.Optimizer,
               scaler=None,         # a `GradScaler` (CUDA float16 only)
               **kwargs) -> float:
     "One epoch of two-view self-supervised training over `idx`; returns the mean loss."
-    def step(xb, b, g, s, total): return ssl_step(model, augment(xb, generator=g), augment(xb, generator=g), opt, scaler, s, total)
+    def step(xb, b, g, s, total): return ssl_step(model, *augment.pair(xb, generator=g), opt, scaler, s, total)
     return train_epoch(step, model, x, idx, **{'label': 'pretrain', **kwargs})
 
 # %% ../nbs/11_train.ipynb #3abf91eb
@@ -110,7 +110,7 @@ def joint_epoch(model:nn.Module,       # a `JointModel` (maybe DDP-wrapped)
                 x, y:torch.Tensor, idx, augment:nn.Module, opt, scaler=None, **kwargs) -> float:
     "One epoch of SSL + cross-entropy training; returns the mean total loss."
     def step(xb, b, g, s, total):
-        v1, v2 = augment(xb, generator=g), augment(xb, generator=g)
+        v1, v2 = augment.pair(xb, generator=g)
         with autocast_for(xb.device): ssl_loss, ce = model(v1, v2, y[torch.from_numpy(b)].to(xb.device))
         value = optimizer_step(ssl_loss.float() + ce, opt, scaler)
         unwrap(model).ssl.on_step(s, total)
@@ -163,7 +163,7 @@ class FoldTrainer:
         for m in self.checkpoint_modules().values(): m.to(self.device, memory_format=memory_format(self.device, c.channels_last))
         spec_s = (self.record.get('spec') or {}).get('duration', 4.0)   # clip length in seconds: the time axis's span
         crop = None if c.crop_s is None else max(1, round(c.crop_s / spec_s * self.x.shape[-1]))
-        self.augment = make_augment(c.augment, crop=crop)
+        self.augment = make_augment(c.augment, crop=crop, crop_views=c.crop_views)
 
     def checkpoint_modules(self) -> dict:
         "Checkpoint key -> module: the method's top-level modules (or the baseline's backbone), and the classifier."
