@@ -14,7 +14,7 @@ __all__ = ['CROP_VIEWS', 'RECIPES', 'BatchAugment', 'resample', 'RandomResizedCr
            'hue_matrix', 'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop',
            'RandomTimeCrop', 'TimeShift', 'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'RandomEQ',
            'to_power', 'from_power', 'LogMixupExp', 'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'image_recipe',
-           'audio_recipe', 'audio_eq_recipe', 'none_recipe', 'make_augment']
+           'audio_recipe', 'audio_eq_recipe', 'byol_a_recipe', 'none_recipe', 'make_augment']
 
 # %% ../nbs/02_augment.ipynb #d7734cb9
 def _rand(*shape, generator=None, device=None) -> torch.Tensor:
@@ -499,6 +499,11 @@ def audio_eq_recipe(size=None) -> list[nn.Module]:
     return [SpecResizedCrop(size=size, freq_scale=(1., 1.)), TimeShift(0.5, p=0.5), RandomGain(6, p=0.5), LinearFader(10, p=0.5),
             RandomEQ(10), LogMixupExp(0.4), GaussianNoise(0.03, p=0.5), Clamp(0, 1), FreqMask(0.15, 2), TimeMask(0.1, 2)]
 
+# %% ../nbs/02_augment.ipynb #955574fd
+def byol_a_recipe(size=None) -> list[nn.Module]:
+    "BYOL-A's three augmentations only: random resized crop (in time, as in `audio_eq`), linear fader, log-mixup-exp with other clips."
+    return [SpecResizedCrop(size=size, freq_scale=(1., 1.)), LinearFader(10, p=0.5), LogMixupExp(0.4), Clamp(0, 1)]
+
 # %% ../nbs/02_augment.ipynb #de42cb67
 def none_recipe(size=None) -> list[nn.Module]:
     "No augmentation (only a resize when `size` is given)."
@@ -506,10 +511,10 @@ def none_recipe(size=None) -> list[nn.Module]:
 
 # %% ../nbs/02_augment.ipynb #fea79a74
 CROP_VIEWS = ('own', 'shared')  # with a crop: each view its own segment, or both views from one segment (BYOL-A)
-RECIPES = {'image': image_recipe, 'audio': audio_recipe, 'audio_eq': audio_eq_recipe, 'none': none_recipe}
+RECIPES = {'image': image_recipe, 'audio': audio_recipe, 'audio_eq': audio_eq_recipe, 'byol_a': byol_a_recipe, 'none': none_recipe}
 _RECIPE_ALIASES = {'seed': 'image'}  # old names that `make_augment` still accepts
 
-def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'audio_eq', 'none' ('seed': old name of 'image')
+def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'audio_eq', 'byol_a', 'none' ('seed': old name of 'image')
                  size=None,            # output (H, W) or int; default: keep the input size
                  crop:int|None=None,   # first take a random crop of this many time frames from each sample
                  crop_views:str='own', # with `crop`, in `pair`: 'own' (a segment per view) or 'shared' (one segment, both views)

@@ -64,7 +64,7 @@ class TrainConfig:
     backbone:str = _opt('resnet50', 'resnet18, resnet34, resnet50, cnn or timm:<name>')
     cnn_width:int = _opt(32, 'cnn backbone: channels of its first block, doubled in each of the three after it')
     pretrained:str|None = _opt(None, 'initial backbone weights: a local file, or a torchvision weights name (e.g. IMAGENET1K_V1)')
-    augment:str = _opt('audio', "augmentation recipe: audio, audio_eq, image (the notebook's image transforms) or none")
+    augment:str = _opt('audio', "augmentation recipe: audio, audio_eq, byol_a, image (the notebook's image transforms) or none")
     batch_size:int = _opt(32, 'global batch size')
     seed:int = _opt(0, 'random seed: the same seed gives the same numbers on CPU')
     temperature:float = _opt(0.5, 'SimCLR NT-Xent temperature')

@@ -33,7 +33,7 @@ def console_main(func):
 
 # %% ../nbs/18a_entry.ipynb #e0000005
 CHOICES = {'method': ('simclr', 'byol', 'supervised', 'random'), 'protocol': ('linear', 'finetune', 'joint'),
-           'augment': ('audio', 'audio_eq', 'image', 'none', 'seed'), 'pool': ('avg', 'meanmax'), 'probe': ('evar', 'fixed'),
+           'augment': ('audio', 'audio_eq', 'byol_a', 'image', 'none', 'seed'), 'pool': ('avg', 'meanmax'), 'probe': ('evar', 'fixed'),
            'tau_schedule': ('constant', 'cosine'), 'preset': ('quick', 'long'), 'views': ('separate', 'joint'),
            'channels_last': ('always', 'cuda')}
 _FOLDS = re.compile(r'^(all|\d+(-\d+)?(,\d+(-\d+)?)*)$')
