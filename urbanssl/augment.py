@@ -499,7 +499,7 @@ def audio_eq_recipe(size=None) -> list[nn.Module]:
     return [SpecResizedCrop(size=size, freq_scale=(1., 1.)), TimeShift(0.5, p=0.5), RandomGain(6, p=0.5), LinearFader(10, p=0.5),
             RandomEQ(10), LogMixupExp(0.4), GaussianNoise(0.03, p=0.5), Clamp(0, 1), FreqMask(0.15, 2), TimeMask(0.1, 2)]
 
-# %% ../nbs/02_augment.ipynb #955574fd
+# %% ../nbs/02_augment.ipynb #3a830ca1
 def byol_a_recipe(size=None) -> list[nn.Module]:
     "BYOL-A's three augmentations only: random resized crop (in time, as in `audio_eq`), linear fader, log-mixup-exp with other clips."
     return [SpecResizedCrop(size=size, freq_scale=(1., 1.)), LinearFader(10, p=0.5), LogMixupExp(0.4), Clamp(0, 1)]
