@@ -13,8 +13,8 @@ from scipy import signal
 from .data import US8K_CLASSES, progress_bars
 
 # %% auto #0
-__all__ = ['CHECK_SR', 'ATOM_SPECS', 'ATOMS', 'N_PLACES', 'burst', 'chirp', 'fm_tone', 'clicks', 'am_noise', 'pluck',
-           'class_grammar', 'recording_instance', 'places', 'session', 'recording_conditions', 'check_clip',
+__all__ = ['CHECK_SR', 'ATOM_SPECS', 'ATOMS', 'N_PLACES', 'CHECKSET_MANIFEST', 'burst', 'chirp', 'fm_tone', 'clicks', 'am_noise',
+           'pluck', 'class_grammar', 'recording_instance', 'places', 'session', 'recording_conditions', 'check_clip',
            'make_checkset']
 
 # %% ../nbs/01b_checkset.ipynb #a8dba481
@@ -263,11 +263,12 @@ def _checkset_plan(n_per_class: int, n_folds: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/01b_checkset.ipynb #46a53687
-_MANIFEST, _VERSION = 'urbanssl_checkset.json', 1
+CHECKSET_MANIFEST = 'urbanssl_checkset.json'
+_VERSION = 1
 
 def _manifest_ok(root: Path, settings: dict) -> bool:
     "Whether `root` holds a complete check set written with `settings`, every file present."
-    try: man = json.loads((root/_MANIFEST).read_text())
+    try: man = json.loads((root/CHECKSET_MANIFEST).read_text())
     except (OSError, ValueError): return False
     files = man.get('files')
     return man.get('settings') == settings and man.get('complete') is True and bool(files) and all((root/f).is_file() for f in files)
@@ -291,15 +292,15 @@ def make_checkset(root: str|Path,      # folder to write into (created; reused i
     root = Path(root).expanduser()
     settings = dict(version=_VERSION, n_per_class=n_per_class, n_folds=n_folds, seed=seed)
     if _manifest_ok(root, settings): return root
-    if (root/_MANIFEST).exists():
-        for p in ('audio', 'metadata', _MANIFEST):
+    if (root/CHECKSET_MANIFEST).exists():
+        for p in ('audio', 'metadata', CHECKSET_MANIFEST):
             if (root/p).is_dir(): shutil.rmtree(root/p)
             elif (root/p).exists(): (root/p).unlink()
     elif root.exists() and any(root.iterdir()):
-        raise ValueError(f"{root}: folder is not empty and holds no {_MANIFEST}; not writing a check set into it")
+        raise ValueError(f"{root}: folder is not empty and holds no {CHECKSET_MANIFEST}; not writing a check set into it")
     from tqdm.auto import tqdm
     root.mkdir(parents=True, exist_ok=True)
-    (root/_MANIFEST).write_text(json.dumps(dict(settings=settings, complete=False)))
+    (root/CHECKSET_MANIFEST).write_text(json.dumps(dict(settings=settings, complete=False)))
     plan = _checkset_plan(n_per_class, n_folds, seed)
     for f in plan.fold.unique(): (root/'audio'/f'fold{f}').mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(min(2, os.cpu_count() or 1)) as ex:
@@ -307,5 +308,5 @@ def make_checkset(root: str|Path,      # folder to write into (created; reused i
     (root/'metadata').mkdir(exist_ok=True)
     plan.drop(columns='slice').to_csv(root/'metadata'/'UrbanSound8K.csv', index=False)
     files = ['metadata/UrbanSound8K.csv'] + [f'audio/fold{f}/{n}' for f, n in zip(plan.fold, plan.slice_file_name)]
-    (root/_MANIFEST).write_text(json.dumps(dict(settings=settings, complete=True, files=files), indent=1))
+    (root/CHECKSET_MANIFEST).write_text(json.dumps(dict(settings=settings, complete=True, files=files), indent=1))
     return root

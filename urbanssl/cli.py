@@ -13,8 +13,8 @@ from .entry import console_main
 from .config import TrainConfig, config_help
 from .cv import run_cv, label_efficiency
 from .data import detect_layout, load_store, default_cache_dir, pid_alive, build_owners
-from .checkset import make_checkset, _MANIFEST as CHECKSET_MANIFEST
-from .synth import make_synthetic, default_data_dir, _MANIFEST as SYNTH_MANIFEST
+from .checkset import make_checkset, CHECKSET_MANIFEST
+from .synth import make_synthetic, default_data_dir, SYNTH_MANIFEST
 from .evaluate import summary_table, markdown_table
 
 # %% auto #0

@@ -18,8 +18,8 @@ _all_ = ['GEN_SR', 'BACKGROUNDS', 'traffic', 'crowd', 'wind', 'rain', 'mains_hum
          'recording_settings']   # defined in urbanssl.scenes, still importable from here
 
 # %% auto #0
-__all__ = ['SOUND_RECIPES', 'N_SOURCES', 'ESC50_CATEGORIES', 'siren', 'jackhammer', 'dog_bark', 'gun_shot', 'engine_idling',
-           'air_conditioner', 'car_horn', 'children_playing', 'drilling', 'street_music', 'synth_clip',
+__all__ = ['SOUND_RECIPES', 'N_SOURCES', 'ESC50_CATEGORIES', 'SYNTH_MANIFEST', 'siren', 'jackhammer', 'dog_bark', 'gun_shot',
+           'engine_idling', 'air_conditioner', 'car_horn', 'children_playing', 'drilling', 'street_music', 'synth_clip',
            'make_synthetic', 'default_data_dir', 'GEN_SR', 'BACKGROUNDS', 'traffic', 'crowd', 'wind', 'rain',
            'mains_hum', 'room_tone', 'park', 'fold_settings', 'recording_settings']
 
@@ -330,12 +330,13 @@ _ESC10 = {'dog', 'rooster', 'rain', 'sea_waves', 'crackling_fire', 'crying_baby'
 _SPEEDS = [1., .6, .8, 1.25, 1.6]
 
 # %% ../nbs/01_synth.ipynb #1bc48758
-_MANIFEST, _GEN_VERSION = 'urbanssl_synth.json', 2
+SYNTH_MANIFEST = 'urbanssl_synth.json'
+_GEN_VERSION = 2
 _LAYOUT_NAMES = ('us8k_audio', 'us8k_png', 'esc50')
 
 def _clear(root: Path):
     "Remove the files a previous `make_synthetic` wrote into `root`."
-    for p in ['audio', 'metadata', 'meta', 'archive', 'UrbanSound8K.csv', _MANIFEST] + [q.name for q in root.glob('fold*')]:
+    for p in ['audio', 'metadata', 'meta', 'archive', 'UrbanSound8K.csv', SYNTH_MANIFEST] + [q.name for q in root.glob('fold*')]:
         p = root/p
         if p.is_dir(): shutil.rmtree(p)
         elif p.exists(): p.unlink()
@@ -343,7 +344,7 @@ def _clear(root: Path):
 # %% ../nbs/01_synth.ipynb #216d27db
 def _complete(root: Path, settings: dict) -> bool:
     "Whether `root` holds a finished dataset made with `settings`."
-    try: man = json.loads((root/_MANIFEST).read_text())
+    try: man = json.loads((root/SYNTH_MANIFEST).read_text())
     except (OSError, ValueError): return False
     return (man.get('settings') == settings and man.get('complete') is True
             and all((root/f).is_file() for f in man.get('files', [None])))
@@ -400,9 +401,9 @@ def make_synthetic(root: str|Path,             # folder to write the dataset int
     settings = dict(version=_GEN_VERSION, n_per_class=n_per_class, n_folds=n_folds, seed=seed, layout=layout,
                     mixed_formats=mixed_formats, sr=cfg.sr, archive=archive and layout == 'us8k_png', classes=list(classes))
     if _complete(root, settings): return root
-    if (root/_MANIFEST).exists(): _clear(root)
+    if (root/SYNTH_MANIFEST).exists(): _clear(root)
     elif root.exists() and any(root.iterdir()):
-        raise ValueError(f"{root}: folder is not empty and holds no {_MANIFEST}; not writing a synthetic dataset into it")
+        raise ValueError(f"{root}: folder is not empty and holds no {SYNTH_MANIFEST}; not writing a synthetic dataset into it")
     return _generate(root, settings, cfg, progress)
 
 # %% ../nbs/01_synth.ipynb #83dfa6b4
@@ -410,7 +411,7 @@ def _generate(root: Path, settings: dict, cfg: SpecConfig, progress: bool) -> Pa
     "Write every clip, then the metadata, then mark the manifest complete."
     from tqdm.auto import tqdm
     root.mkdir(parents=True, exist_ok=True)
-    (root/_MANIFEST).write_text(json.dumps(dict(settings=settings, complete=False), indent=1))
+    (root/SYNTH_MANIFEST).write_text(json.dumps(dict(settings=settings, complete=False), indent=1))
     layout, data = settings['layout'], root/'archive' if settings['archive'] else root
     clip_s = 5. if layout == 'esc50' else 4.
     plan = _plan(settings['n_per_class'], settings['n_folds'], settings['seed'], settings['classes'], clip_s)
@@ -423,7 +424,7 @@ def _generate(root: Path, settings: dict, cfg: SpecConfig, progress: bool) -> Pa
     (data/meta_rel).parent.mkdir(parents=True, exist_ok=True)
     meta.to_csv(data/meta_rel, index=False)
     files = [str((data/f).relative_to(root)) for f in [meta_rel] + list(plan.file)]
-    (root/_MANIFEST).write_text(json.dumps(dict(settings=settings, complete=True, files=files), indent=1))
+    (root/SYNTH_MANIFEST).write_text(json.dumps(dict(settings=settings, complete=True, files=files), indent=1))
     return root
 
 # %% ../nbs/01_synth.ipynb #2431cc3e
