@@ -10,11 +10,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['CROP_VIEWS', 'RECIPES', 'BatchAugment', 'resample', 'RandomResizedCrop', 'RandomHorizontalFlip', 'rgb_to_grayscale',
-           'hue_matrix', 'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop',
+__all__ = ['BatchAugment', 'resample', 'RandomResizedCrop', 'RandomHorizontalFlip', 'rgb_to_grayscale', 'hue_matrix',
+           'rgb_to_hsv', 'hsv_to_rgb', 'gray_some', 'ColorJitter', 'RandomGrayscale', 'SpecResizedCrop',
            'RandomTimeCrop', 'TimeShift', 'band_mask', 'FreqMask', 'TimeMask', 'RandomGain', 'LinearFader', 'RandomEQ',
-           'to_power', 'from_power', 'LogMixupExp', 'GaussianNoise', 'Resize', 'Clamp', 'Augment', 'image_recipe',
-           'audio_recipe', 'audio_eq_recipe', 'byol_a_recipe', 'none_recipe', 'make_augment']
+           'to_power', 'from_power', 'LogMixupExp', 'GaussianNoise', 'Resize', 'Clamp', 'EventCrop']
 
 # %% ../nbs/02_augment.ipynb #d7734cb9
 def _rand(*shape, generator=None, device=None) -> torch.Tensor:
@@ -445,82 +444,35 @@ class Clamp(nn.Module):
     def forward(self, x, generator=None): return x.clamp(self.lo, self.hi)
     def extra_repr(self): return f'lo={self.lo}, hi={self.hi}'
 
-# %% ../nbs/02_augment.ipynb #a232e16d
-class Augment(nn.Module):
-    "A chain of batched augmentations: `aug(x, generator=None, seed=None)` returns one view of the batch, `aug.pair(...)` two."
-    def __init__(self, *ops:nn.Module, # augmentations applied in order
-                 shared:int=0):        # `pair` only: the first `shared` ops are drawn once and both views start from their output
-        super().__init__()
-        if not 0 <= shared <= len(ops): raise ValueError(f"shared must be between 0 and the {len(ops)} ops, got {shared!r}")
-        self.ops, self.shared = nn.ModuleList(ops), shared
+# %% ../nbs/02_augment.ipynb #b66decba
+class EventCrop(BatchAugment):
+    "A segment of `frames` time frames from each sample, placed where the clip's power stands above its noise floor."
+    def __init__(self, frames:int,     # segment length in frames
+                 k:float=3.,           # the floor: 1.01 x median + k robust standard deviations of the smoothed frame power
+                 smooth:int=5,         # frames of the moving average applied to the frame power first
+                 top_db:float=80.):    # the store's dB range (normalised values -> power)
+        super().__init__(1.0)
+        if frames < 1: raise ValueError(f"frames must be >= 1, got {frames}")
+        self.frames, self.k, self.smooth, self.top_db = frames, k, smooth, top_db
 
-    def _start(self, x, generator, seed):
-        "Check the batch; its float32 working copy and the generator to draw from."
-        if not torch.is_tensor(x) or x.ndim != 4 or not x.is_floating_point():
-            raise ValueError(f"augment expects a float tensor (B, C, H, W), got "
-                             f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))} {getattr(x, 'dtype', '')}")
-        if seed is not None: generator = torch.Generator(device=x.device).manual_seed(seed)
-        return (x if x.dtype in (torch.float32, torch.float64) else x.float()), generator
+    def weights(self, x:torch.Tensor) -> torch.Tensor:
+        "Per-frame anchor weights (B, T): power above the floor, or all ones where no frame rises above it."
+        p = to_power(x.float(), self.top_db).mean(dim=(1, 2))[:, None]                    # (B, 1, T) mean power per frame
+        p = F.avg_pool1d(p, self.smooth, 1, self.smooth // 2, count_include_pad=False)[:, 0, :x.shape[-1]]
+        med = p.median(1, keepdim=True).values
+        mad = (p - med).abs().median(1, keepdim=True).values
+        w = (p - med * 1.01 - self.k * 1.4826 * mad).clamp(min=0)                      # 1%: rounding is no event
+        return torch.where(w.sum(1, keepdim=True) > 0, w, torch.ones_like(w))
 
-    def _finish(self, y, ops, generator, x):
-        "Run `ops` on the working copy `y`; back in `x`'s dtype and memory format."
-        for op in ops: y = op(y, generator=generator)
-        y = y.to(x.dtype)
-        if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-            y = y.contiguous(memory_format=torch.channels_last)
-        return y
+    def starts(self, x:torch.Tensor, generator=None) -> torch.Tensor:
+        "The first frame of each sample's segment (B,)."
+        B, T = x.shape[0], x.shape[-1]
+        anchor = torch.multinomial(self.weights(x), 1, generator=generator)[:, 0]             # on the generator's device
+        offset = ((0.25 + 0.5 * _rand(B, generator=generator, device=x.device)) * self.frames).long()
+        return (anchor.to(x.device) - offset).clamp(0, max(0, T - self.frames))
 
-    def forward(self, x:torch.Tensor, generator:torch.Generator|None=None, seed:int|None=None) -> torch.Tensor:
-        y, generator = self._start(x, generator, seed)
-        return self._finish(y, self.ops, generator, x)
-
-    def pair(self, x:torch.Tensor, generator:torch.Generator|None=None, seed:int|None=None) -> tuple[torch.Tensor, torch.Tensor]:
-        "Two views of the batch. With `shared=0` the same as two calls; otherwise both views share one draw of the first `shared` ops."
-        y, generator = self._start(x, generator, seed)
-        for op in self.ops[:self.shared]: y = op(y, generator=generator)
-        rest = self.ops[self.shared:]
-        return self._finish(y, rest, generator, x), self._finish(y, rest, generator, x)
-
-
-# %% ../nbs/02_augment.ipynb #e34e1ba8
-def image_recipe(size=None) -> list[nn.Module]:
-    "The original notebook's image augmentations."
-    return [RandomResizedCrop(size, hflip=0.5), ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, grayscale=0.2)]
-
-# %% ../nbs/02_augment.ipynb #8fadffdb
-def audio_recipe(size=None) -> list[nn.Module]:
-    "Spectrogram-native augmentations (BYOL-A crop and mixup, shift, gain/fader, noise, SpecAugment masks)."
-    return [SpecResizedCrop(size=size), TimeShift(0.5, p=0.5), RandomGain(6, p=0.5), LinearFader(10, p=0.5),
-            LogMixupExp(0.4), GaussianNoise(0.03, p=0.5), Clamp(0, 1), FreqMask(0.15, 2), TimeMask(0.1, 2)]
-
-# %% ../nbs/02_augment.ipynb #e9a00004
-def audio_eq_recipe(size=None) -> list[nn.Module]:
-    "The audio recipe with the frequency axis left in place: crop and stretch in time only, and `RandomEQ` instead."
-    return [SpecResizedCrop(size=size, freq_scale=(1., 1.)), TimeShift(0.5, p=0.5), RandomGain(6, p=0.5), LinearFader(10, p=0.5),
-            RandomEQ(10), LogMixupExp(0.4), GaussianNoise(0.03, p=0.5), Clamp(0, 1), FreqMask(0.15, 2), TimeMask(0.1, 2)]
-
-# %% ../nbs/02_augment.ipynb #3a830ca1
-def byol_a_recipe(size=None) -> list[nn.Module]:
-    "BYOL-A's three augmentations only: random resized crop (in time, as in `audio_eq`), linear fader, log-mixup-exp with other clips."
-    return [SpecResizedCrop(size=size, freq_scale=(1., 1.)), LinearFader(10, p=0.5), LogMixupExp(0.4), Clamp(0, 1)]
-
-# %% ../nbs/02_augment.ipynb #de42cb67
-def none_recipe(size=None) -> list[nn.Module]:
-    "No augmentation (only a resize when `size` is given)."
-    return [] if size is None else [Resize(size)]
-
-# %% ../nbs/02_augment.ipynb #fea79a74
-CROP_VIEWS = ('own', 'shared')  # with a crop: each view its own segment, or both views from one segment (BYOL-A)
-RECIPES = {'image': image_recipe, 'audio': audio_recipe, 'audio_eq': audio_eq_recipe, 'byol_a': byol_a_recipe, 'none': none_recipe}
-_RECIPE_ALIASES = {'seed': 'image'}  # old names that `make_augment` still accepts
-
-def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'audio_eq', 'byol_a', 'none' ('seed': old name of 'image')
-                 size=None,            # output (H, W) or int; default: keep the input size
-                 crop:int|None=None,   # first take a random crop of this many time frames from each sample
-                 crop_views:str='own', # with `crop`, in `pair`: 'own' (a segment per view) or 'shared' (one segment, both views)
-                ) -> Augment:
-    "Build the named augmentation recipe as an `Augment` module."
-    recipe = _RECIPE_ALIASES.get(recipe, recipe)
-    if recipe not in RECIPES: raise ValueError(f"unknown augment recipe {recipe!r}; choose one of {list(RECIPES)}")
-    if crop_views not in CROP_VIEWS: raise ValueError(f"crop_views must be one of {CROP_VIEWS}, got {crop_views!r}")
-    return Augment(*([RandomTimeCrop(crop)] if crop else []), *RECIPES[recipe](size), shared=int(bool(crop) and crop_views == 'shared'))
+    def forward(self, x, generator=None):
+        B, T = x.shape[0], x.shape[-1]
+        if T <= self.frames: return x
+        idx = (self.starts(x, generator)[:, None] + torch.arange(self.frames, device=x.device)).view(B, 1, 1, -1).expand(*x.shape[:-1], -1)
+        return x.gather(-1, idx)

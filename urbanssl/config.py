@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from .simclr import SimCLR, VIEWS
-from .augment import CROP_VIEWS
+from .recipes import CROP_VIEWS, CROP_WHERE
 from .byol import BYOL
 
 # %% auto #0
@@ -99,6 +99,8 @@ class TrainConfig:
                                        'cuda (on CUDA only)')
     crop_views:str = _opt('own', 'SSL with crop_s: own (each view its own segment of the clip) or shared (one segment, both '
                                  'views made from it, as BYOL-A)')
+    crop_where:str = _opt('uniform', "with crop_s: where each segment is cut: uniform (anywhere in the clip) or energy (around "
+                                     "frames whose power stands above the clip's noise floor, so a short event is in the view)")
 
     def __post_init__(self):
         check_method(self.method, self.protocol)
@@ -126,7 +128,7 @@ def _validate(self:TrainConfig):
     if not isinstance(self.cnn_width, int) or self.cnn_width < 1 or (self.cnn_width != 32 and self.backbone != 'cnn'):
         raise ValueError(f"cnn_width must be an integer >= 1, and is for the cnn backbone only; got {self.cnn_width!r} with {self.backbone!r}")
     if self.crop_s is not None and not self.crop_s > 0: raise ValueError(f"crop_s must be > 0 seconds or None, got {self.crop_s!r}")
-    for k, choices in dict(pool=('avg', 'meanmax'), probe=('evar', 'fixed'), views=VIEWS, crop_views=CROP_VIEWS,
+    for k, choices in dict(pool=('avg', 'meanmax'), probe=('evar', 'fixed'), views=VIEWS, crop_views=CROP_VIEWS, crop_where=tuple(CROP_WHERE),
                            channels_last=('always', 'cuda')).items():
         if getattr(self, k) not in choices: raise ValueError(f"{k} must be one of {', '.join(choices)}, got {getattr(self, k)!r}")
     for k in ('probe_patience', 'probe_seeds'):
@@ -171,7 +173,7 @@ def run_record(cfg:TrainConfig, data:RunData|None=None, place:RunPlace|None=None
 
 # %% ../nbs/09_config.ipynb #f5eb40ac
 LEGACY_VALUES = dict(crop_s=None, pool='avg', probe='fixed', probe_patience=20, probe_seeds=1, val_fraction=0.1,
-                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own')  # fields added later: the value that reproduces records written before them
+                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own', crop_where='uniform')  # fields added later: the value that reproduces records written before them
 
 def config_from_record(record:dict) -> TrainConfig:
     "The `TrainConfig` of a stored run record (config.json or a checkpoint's `config`)."

@@ -4,16 +4,20 @@
 
 # %% ../nbs/10_probe.ipynb #c5a0ea70
 from __future__ import annotations
+import warnings
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .distributed import autocast_for, derive_seed, epoch_batches, load_batch, dist_env, reduce_mean
 from .data import progress_bars
 
 # %% auto #0
-__all__ = ['extract_features', 'feature_standardiser', 'fold_standardiser', 'fit_linear_probe', 'fit_probe_early_stopping',
-           'best_epoch', 'probe_seeds', 'average_linear', 'evar_probe', 'ssl_val_loss', 'knn_predict', 'knn_accuracy',
-           'knn_monitor', 'predict_logits', 'loss_and_accuracy']
+__all__ = ['LOGREG_CS', 'extract_features', 'feature_standardiser', 'fold_standardiser', 'fit_linear_probe',
+           'fit_probe_early_stopping', 'best_epoch', 'probe_seeds', 'average_linear', 'evar_probe', 'logreg_probe',
+           'ssl_val_loss', 'knn_predict', 'knn_accuracy', 'knn_monitor', 'predict_logits', 'loss_and_accuracy']
 
 # %% ../nbs/10_probe.ipynb #15a555de
 @torch.no_grad()
@@ -142,11 +146,43 @@ def average_linear(linears:list[nn.Linear]) -> nn.Linear:
 
 # %% ../nbs/10_probe.ipynb #41303114
 def evar_probe(f_train, y_train, fit_rows, val_rows, f_test, y_test, n_classes:int, seeds, **kw) -> tuple[nn.Linear, list, dict]:
-    "(seed-averaged probe, first seed's history, record of accuracies per seed, best epochs and sizes) for one fold."
+    "(seed-averaged probe, first seed's history, record of test and validation accuracies per seed, best epochs and sizes) for one fold."
     res = probe_seeds(f_train[fit_rows], y_train[fit_rows], f_train[val_rows], y_train[val_rows], f_test, n_classes, seeds, **kw)
     accs = [float((lg.argmax(1) == torch.as_tensor(y_test)).float().mean()) for lg in res['test_logits']]
-    return average_linear(res['linears']), res['histories'][0], dict(accuracies=accs, best_epochs=res['best_epochs'],
+    val = [h[e - 1]['val_accuracy'] for h, e in zip(res['histories'], res['best_epochs'])]   # what chose each seed's epoch
+    return average_linear(res['linears']), res['histories'][0], dict(accuracies=accs, val_accuracies=val, best_epochs=res['best_epochs'],
                                                                       n_fit=len(fit_rows), n_val=len(val_rows))
+
+# %% ../nbs/10_probe.ipynb #5322bcb4
+LOGREG_CS = (1e-3, 1e-2, 1e-1, 1., 10., 100.)  # the grid of inverse L2 strengths searched on the validation split
+
+def _logreg(f, y, C:float, max_iter:int):
+    "A standardiser and an L2 logistic regression fitted to convergence on (f, y); raises if L-BFGS does not converge."
+    scaler = StandardScaler().fit(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', ConvergenceWarning)   # not converged is an error here, not a warning
+        return scaler, LogisticRegression(C=C, max_iter=max_iter).fit(scaler.transform(f), y)
+
+class _pipe:
+    "A fitted standardiser followed by a classifier."
+    def __init__(self, scaler, clf): self.scaler, self.clf, self.classes_ = scaler, clf, clf.classes_
+    def predict(self, f): return self.clf.predict(self.scaler.transform(f))
+    def predict_proba(self, f): return self.clf.predict_proba(self.scaler.transform(f))
+
+def logreg_probe(f_fit, y_fit, f_val, y_val, # fit and validation features and labels (validation may be empty)
+                 f_test,                      # features to predict
+                 Cs=LOGREG_CS, max_iter:int=10000) -> dict:
+    "Logistic-regression readout: C chosen on the validation split, refitted on fit + validation; test probabilities."
+    f_fit, f_val, f_test = (np.asarray(a, dtype=np.float64) for a in (f_fit, f_val, f_test))
+    y_fit, y_val = np.asarray(y_fit), np.asarray(y_val)
+    if len(f_val):
+        scores = [(s.predict(f_val) == y_val).mean() for s in
+                  (_pipe(*_logreg(f_fit, y_fit, C, max_iter)) for C in Cs)]
+        best = int(np.argmax(scores)); C, val_acc = float(Cs[best]), float(scores[best])
+        f_all, y_all = np.concatenate([f_fit, f_val]), np.concatenate([y_fit, y_val])
+    else: C, val_acc, f_all, y_all = 1., float('nan'), f_fit, y_fit
+    model = _pipe(*_logreg(f_all, y_all, C, max_iter))
+    return dict(C=C, val_accuracy=val_acc, classes=model.classes_, probs=model.predict_proba(f_test))
 
 # %% ../nbs/10_probe.ipynb #6b011f2a
 @torch.no_grad()

@@ -12,14 +12,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from fastcore.meta import delegates
-from .augment import make_augment
+from .recipes import make_augment
 from .backbone import create_backbone, Classifier
 from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_mean, epoch_batches, load_batch,
                                   derive_seed, get_device, memory_format)
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases, phase_epochs
 from .data import labelled_split, progress_bars
-from .probe import extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss, knn_monitor
+from .probe import logreg_probe, extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss, knn_monitor
 
 # %% auto #0
 __all__ = ['optimizer_step', 'ssl_step', 'train_epoch', 'ssl_epoch', 'supervised_epoch', 'JointModel', 'joint_epoch',
@@ -142,6 +142,7 @@ class FoldTrainer:
         self.rank, self.world = dist_env()
         self.progress = progress and self.rank == 0
         self.phases, self.history, self.knn, self.probe_result = plan_phases(self.cfg.method, self.cfg.protocol), [], None, None
+        self.notes = []   # expected conditions met on this fold (reported once per run, not as warnings)
         self.split_labels(np.arange(len(self.y)) if groups is None else np.asarray(groups))
         self.build()
 
@@ -163,7 +164,7 @@ class FoldTrainer:
         for m in self.checkpoint_modules().values(): m.to(self.device, memory_format=memory_format(self.device, c.channels_last))
         spec_s = (self.record.get('spec') or {}).get('duration', 4.0)   # clip length in seconds: the time axis's span
         crop = None if c.crop_s is None else max(1, round(c.crop_s / spec_s * self.x.shape[-1]))
-        self.augment = make_augment(c.augment, crop=crop, crop_views=c.crop_views)
+        self.augment = make_augment(c.augment, crop=crop, crop_views=c.crop_views, crop_where=c.crop_where)
 
     def checkpoint_modules(self) -> dict:
         "Checkpoint key -> module: the method's top-level modules (or the baseline's backbone), and the classifier."
@@ -198,6 +199,7 @@ def restore(self:FoldTrainer, ck:dict):
     "Load models, history and kNN accuracy from checkpoint `ck`."
     for k, m in self.checkpoint_modules().items(): m.load_state_dict(ck[k])
     self.history, self.knn, self.probe_result = list(ck['history']), ck['knn_accuracy'], ck.get('probe_result')
+    self.notes = list((self.probe_result or {}).get('notes', []))
     set_rng_state(ck['rng'])
 
 # %% ../nbs/11_train.ipynb #74f066d7
@@ -259,6 +261,18 @@ def heldout_knn_accuracy(self:FoldTrainer, feats=None) -> float:
     ftr, ytr, fte, yte = feats or self.fold_features()
     return knn_accuracy(ftr, ytr, fte, yte, len(self.class_names), self.cfg.knn_k, self.cfg.knn_temperature)
 
+# %% ../nbs/11_train.ipynb #c093d649
+@patch
+def logreg_readout(self:FoldTrainer, feats) -> dict:
+    "The second readout on the probe's features: converged logistic regression, C chosen on the validation split."
+    ftr, ytr, fte, yte = feats
+    row = {j: i for i, j in enumerate(self.labelled)}
+    fit, val = [row[j] for j in self.fit_idx], [row[j] for j in self.val_idx]
+    if not len(val): fit = list(range(len(self.labelled)))
+    r = logreg_probe(ftr[fit], ytr[fit], ftr[val], ytr[val], fte)
+    acc = float((r['classes'][r['probs'].argmax(1)] == yte.numpy()).mean())
+    return dict(logreg_accuracy=acc, logreg_C=r['C'], logreg_val_accuracy=r['val_accuracy'])
+
 # %% ../nbs/11_train.ipynb #0104e919
 @patch
 def probe(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
@@ -273,9 +287,10 @@ def probe(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
             len(self.class_names), [derive_seed(seed, s) for s in range(c.probe_seeds)], max_epochs=c.probe_epochs,
             patience=c.probe_patience, lr=c.probe_lr, weight_decay=c.probe_weight_decay, batch_size=c.probe_batch_size)
     else:
-        if c.probe == 'evar': warnings.warn(f"fold {self.fold}: too few labelled recordings for a validation split; the probe runs {c.probe_epochs} epochs without early stopping")
+        if c.probe == 'evar': self.notes.append(f"too few labelled recordings for a validation split: the probe ran {c.probe_epochs} epochs without early stopping, and the logistic regression used C = 1")
         lin, hist = fit_linear_probe(ftr, ytr, len(self.class_names), c.probe_epochs, c.probe_lr, c.probe_weight_decay,
                                      c.probe_batch_size, seed, fte, yte)
+    self.probe_result = {**(self.probe_result or {}), **self.logreg_readout(feats), 'notes': self.notes}
     self.classifier.load_state_dict(lin.state_dict())
     for h in hist: self.log('probe', h['epoch'], h['train_loss'], h['val_loss'], h['val_accuracy'])
     if self.knn is None: self.knn = self.heldout_knn_accuracy(feats)
@@ -341,8 +356,10 @@ def evaluate(self:FoldTrainer) -> dict:
     acc = (probs.argmax(1) == self.y[self.test_idx]).float().mean().item()
     if self.knn is None: self.knn = self.heldout_knn_accuracy()
     result = dict(fold=self.fold, accuracy=acc, knn_accuracy=self.knn, n_test=len(self.test_idx), n_labelled=len(self.labelled))
-    if self.probe_result: result.update(probe_accuracies=self.probe_result['accuracies'], probe_seed_mean=float(np.mean(self.probe_result['accuracies'])),
-                                        **{k: v for k, v in self.probe_result.items() if k != 'accuracies'})
+    pr = self.probe_result or {}
+    if 'accuracies' in pr: result.update(probe_accuracies=pr['accuracies'], probe_seed_mean=float(np.mean(pr['accuracies'])),
+                                         probe_val_accuracy=float(np.mean(pr['val_accuracies'])) if 'val_accuracies' in pr else None)
+    result.update({k: v for k, v in pr.items() if k != 'accuracies'}, notes=list(self.notes))
     last = self.phases[-1]
     self.save(last, phase_epochs(self.cfg, last), result=result, probs=probs)
     return dict(result, probs=probs, test_idx=self.test_idx, history=self.history)
