@@ -25,8 +25,10 @@ def undash_args(argv:list) -> list:
 def console_main(func):
     "An entry point that parses `sys.argv` for `func` (a `call_parse` function), accepting `--foo-bar` for `foo_bar`."
     def main(argv:list|None=None):
-        args = vars(anno_parser(func, prog=func.__name__).parse_args(undash_args(sys.argv[1:] if argv is None else argv)))
-        args.pop('pdb', None); args.pop('xtra', None)
+        parser = anno_parser(func, prog=func.__name__)
+        parser.add_argument('--debug', action='store_true', help='show the full traceback of an error (default: one line)')
+        args = vars(parser.parse_args(undash_args(sys.argv[1:] if argv is None else argv)))
+        args.pop('pdb', None); args.pop('xtra', None); args.pop('debug', None)
         return func(**args)
     main.entry_of = func
     return main

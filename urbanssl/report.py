@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_report.ipynb #282ccf6b
 from __future__ import annotations
-import json, sys
+import json
 from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse, Param, store_true
@@ -73,8 +73,7 @@ def urbanssl_report(run_dirs: Param("run directories written by urbanssl_train, 
                     seed: int=0, # seed of the clips shown in the prediction grids
                    ):
     "Save every figure of one or more runs as PNG, and a summary table as CSV and Markdown."
-    try: written = save_report(list(run_dirs), out, n_grid=samples, seed=seed)
-    except (FileNotFoundError, ValueError) as e: sys.exit(f"urbanssl_report: error: {e}")
+    written = save_report(list(run_dirs), out, n_grid=samples, seed=seed)
     print(f"wrote {len(written)} files to {written['summary_md'].parent}")
     print(written['summary_md'].read_text().split('\n## ')[0].split('\n', 2)[2].strip())
 
@@ -102,6 +101,5 @@ def urbanssl_predict(files: Param("WAV or PNG files to classify", nargs='+'),
                      device: str='cpu', # 'cpu', 'cuda' or 'auto'
                     ):
     "Print the top-k classes with confidences for each WAV or PNG file."
-    try: df = predict_files(checkpoint, list(files), k=k, device=device)
-    except (FileNotFoundError, ValueError) as e: sys.exit(f"urbanssl_predict: error: {e}")
+    df = predict_files(checkpoint, list(files), k=k, device=device)
     print(format_predictions(df, as_json=json))

@@ -12,12 +12,17 @@ import numpy as np
 import pandas as pd
 from .data import SpecConfig, SpecStore, load_store, pid_alive
 from .checkpoint import write_text_atomic
+from .stats import sample_sd
 
 # %% auto #0
 __all__ = ['CKPT_PREFIX', 'HISTORY_COLUMNS', 'PREDICTION_COLUMNS', 'FOLD_DETAILS', 'LOCK_NAME', 'ckpt_name', 'fold_checkpoints',
-           'prob_columns', 'history_frame', 'predictions_frame', 'summarise', 'write_outputs', 'check_writable',
-           'RunDirBusy', 'run_lock', 'probabilities', 'Run', 'load_run', 'as_run', 'run_names', 'spec_config',
-           'run_store', 'clip_specs', 'clip_path']
+           'prob_columns', 'history_frame', 'predictions_frame', 'run_notes', 'summarise', 'write_outputs',
+           'check_writable', 'RunDirBusy', 'run_lock', 'probabilities', 'Run', 'load_run', 'as_run', 'run_names',
+           'spec_config', 'run_store', 'clip_specs', 'clip_path']
+
+# %% ../nbs/12_rundir.ipynb #a7c31e20
+try: import fcntl            # POSIX: the OS's file locks (`run_lock`)
+except ImportError: fcntl = None   # Windows: `run_lock` falls back to the process id in the lock file
 
 # %% ../nbs/12_rundir.ipynb #836b629b
 CKPT_PREFIX = {'simclr': 'simclr_classifier'}  # checkpoint-name prefixes that differ from the method name
@@ -72,7 +77,15 @@ def predictions_frame(fold_results:list, meta:pd.DataFrame, class_names:list) ->
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 # %% ../nbs/12_rundir.ipynb #62257219
-FOLD_DETAILS = ('n_labelled', 'n_fit', 'n_val', 'probe_accuracies', 'probe_seed_mean', 'best_epochs')  # what the probe did
+FOLD_DETAILS = ('n_labelled', 'n_fit', 'n_val', 'probe_accuracies', 'probe_seed_mean', 'best_epochs', 'val_accuracies',
+                'probe_val_accuracy', 'logreg_accuracy', 'logreg_C', 'logreg_val_accuracy', 'finetune_stop', 'notes')  # what the probe and the baseline did
+
+def run_notes(fold_results:list) -> list[str]:
+    "Each expected condition met in the run, once, with the folds it was met on."
+    by_note = {}
+    for r in fold_results:
+        for n in r.get('notes') or []: by_note.setdefault(n, []).append(int(r['fold']))
+    return [f"folds {', '.join(map(str, fs))}: {n}" if len(fs) > 1 else f"fold {fs[0]}: {n}" for n, fs in by_note.items()]
 
 def summarise(fold_results:list, config:dict, class_names:list) -> dict:
     "The content of results.json."
@@ -84,8 +97,8 @@ def summarise(fold_results:list, config:dict, class_names:list) -> dict:
         class_names=list(class_names), data=config['data'],
         folds=[dict(fold=int(r['fold']), accuracy=float(r['accuracy']), knn_accuracy=r['knn_accuracy'], n_test=int(r['n_test']),
                     **{k: r[k] for k in FOLD_DETAILS if k in r}) for r in fold_results],
-        mean_accuracy=stat(acc, np.mean), std_accuracy=stat(acc, np.std),
-        mean_knn_accuracy=stat(knn, np.mean), std_knn_accuracy=stat(knn, np.std)))
+        mean_accuracy=stat(acc, np.mean), std_accuracy=stat(acc, sample_sd),
+        mean_knn_accuracy=stat(knn, np.mean), std_knn_accuracy=stat(knn, sample_sd), notes=run_notes(fold_results)))
 
 # %% ../nbs/12_rundir.ipynb #9e6bb3d0
 def write_outputs(out, fold_results:list, config:dict, meta:pd.DataFrame, class_names:list) -> dict:
@@ -116,28 +129,72 @@ _PROCESS_TOKEN = os.urandom(8).hex()   # tells this process from an earlier one 
 class RunDirBusy(RuntimeError):
     "Another run holds the run directory."
 
+# %% ../nbs/12_rundir.ipynb #d9f2a1b3
+def _lock_owner(p:Path, tries:int=20) -> dict:
+    "The run recorded in lock file `p` ({} if unreadable; its holder may be writing it this instant, hence `tries`)."
+    for i in range(tries):
+        try: return json.loads(p.read_text())
+        except (OSError, ValueError):
+            if i < tries - 1: time.sleep(0.01)
+    return {}
+
+def _busy(out, p:Path, other:dict) -> RunDirBusy:
+    "The error for a run directory `out` held by the run `other`."
+    return RunDirBusy(f"{out} is in use by another urbanssl run (pid {other.get('pid', '?')} on {other.get('host', '?')}, "
+                      f"started {other.get('started', '?')}); wait for it to finish or choose another --out "
+                      f"(if that process is not a urbanssl run, delete {p})")
+
+# %% ../nbs/12_rundir.ipynb #f1b4c3d5
+def _take_pid_lock(out, p:Path, me:dict) -> int:
+    "A write descriptor of the new lock file `p`, created with `O_EXCL` (a stale lock is removed first)."
+    for _ in range(3):
+        try: return os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            other = _lock_owner(p, tries=1)
+            ours = other.get('host') == me['host'] and isinstance(other.get('pid'), int)
+            if ours and (not pid_alive(other['pid']) or (other['pid'] == me['pid'] and other.get('token') != me['token'])):
+                p.unlink(missing_ok=True); continue                               # its process is gone, or was an earlier one with this pid
+            raise _busy(out, p, other) from None
+    raise RunDirBusy(f"{out}: could not take the lock {p}")
+
+# %% ../nbs/12_rundir.ipynb #b3d6e5f7
+def _take_os_lock(out, p:Path) -> int|None:
+    "A descriptor of lock file `p` that holds its OS lock (`flock`); None where the file system has no such lock."
+    for _ in range(100):
+        try: fd, created = os.open(p, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644), True
+        except FileExistsError:
+            try: fd, created = os.open(p, os.O_RDWR), False
+            except FileNotFoundError: continue                                    # removed in between
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError: os.close(fd); raise _busy(out, p, _lock_owner(p)) from None   # a live process holds it
+        except OSError:                                                           # no locks on this file system
+            os.close(fd)
+            if created: p.unlink(missing_ok=True)
+            return None
+        try: same = os.path.samestat(os.fstat(fd), os.stat(p))
+        except FileNotFoundError: same = False
+        if same: return fd
+        os.close(fd)                                                              # locked a file its holder had just removed
+    raise RunDirBusy(f"{out}: could not take the lock {p}")
+
+# %% ../nbs/12_rundir.ipynb #d5f8a7b9
 @contextmanager
-def run_lock(out):
+def run_lock(out, os_lock:bool=True):
     "Hold `out/.urbanssl.lock` while the block runs; `RunDirBusy` if a live process holds it already."
     out = Path(out); out.mkdir(parents=True, exist_ok=True); p = out/LOCK_NAME
     me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'), token=_PROCESS_TOKEN)
-    for _ in range(3):
-        try: fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644); break
-        except FileExistsError:
-            try: other = json.loads(p.read_text())
-            except (OSError, ValueError): other = {}
-            if other.get('host') == me['host'] and isinstance(other.get('pid'), int) and (not pid_alive(other['pid']) or (other['pid'] == me['pid'] and other.get('token') != me['token'])):
-                p.unlink(missing_ok=True); continue                                   # its process is gone, or was an earlier one with this pid
-            raise RunDirBusy(f"{out} is in use by another urbanssl run (pid {other.get('pid', '?')} on {other.get('host', '?')}, "
-                             f"started {other.get('started', '?')}); wait for it to finish or choose another --out "
-                             f"(if that process is not a urbanssl run, delete {p})") from None
-    else: raise RunDirBusy(f"{out}: could not take the lock {p}")
-    with os.fdopen(fd, 'w') as f: json.dump(me, f)
-    try: yield p
+    fd = _take_os_lock(out, p) if os_lock and fcntl is not None else None
+    held = fd is not None                                                         # the OS lock, held until `fd` is closed
+    if not held: fd = _take_pid_lock(out, p, me)
+    try:
+        os.ftruncate(fd, 0); os.write(fd, json.dumps(me).encode())
+        if not held: os.close(fd)
+        yield p
     finally:
-        try: mine = json.loads(p.read_text()).get('pid') == me['pid']
+        try: mine = os.path.samestat(os.fstat(fd), os.stat(p)) if held else json.loads(p.read_text()).get('pid') == me['pid']
         except (OSError, ValueError): mine = False
         if mine: p.unlink(missing_ok=True)                                        # never another run's lock
+        if held: os.close(fd)                                                     # the file is gone before the lock is let go
 
 # %% ../nbs/12_rundir.ipynb #6850f0ff
 def probabilities(preds: pd.DataFrame, # a `predictions.csv` table
