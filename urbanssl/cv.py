@@ -5,7 +5,7 @@
 # %% ../nbs/13_cv.ipynb #e41af2dc
 from __future__ import annotations
 import json, time
-from contextlib import nullcontext
+from contextlib import contextmanager, ExitStack
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -71,6 +71,28 @@ def _data_tensor(store, device:torch.device) -> torch.Tensor:
     if device.type == 'cuda' and x.nbytes * 4 < torch.cuda.mem_get_info(device)[0]: x = x.to(device)
     return x
 
+# %% ../nbs/13_cv.ipynb #d2e3f4a5
+def _same_error(cls:type, msg:str) -> Exception:
+    "An exception of class `cls` with message `msg` (a `RuntimeError` naming `cls` if `cls` cannot be built so)."
+    try: return cls(msg)
+    except Exception: return RuntimeError(f"{cls.__name__}: {msg}")
+
+@contextmanager
+def _lock_all_ranks(out):
+    "Rank 0 holds the run lock on `out`; every rank learns at once whether it got it, and raises rank 0's error if not."
+    rank, world = dist_env()
+    with ExitStack() as held:
+        err = None
+        if rank == 0:
+            try: held.enter_context(run_lock(check_writable(out)))
+            except Exception as e: err = e
+        if world > 1:
+            said = [None if err is None else (type(err), str(err))]
+            dist.broadcast_object_list(said, src=0)                       # the other ranks wait here for rank 0's outcome
+            if rank != 0 and said[0] is not None: err = _same_error(*said[0])
+        if err is not None: raise err
+        yield
+
 # %% ../nbs/13_cv.ipynb #e6491290
 def run_cv(data,                      # dataset root (any layout urbanssl.data knows) or a loaded `SpecStore`
            method:str='simclr',       # simclr, byol, supervised or random
@@ -92,7 +114,7 @@ def run_cv(data,                      # dataset root (any layout urbanssl.data k
     if workers: torch.set_num_threads(int(workers))
     created = init_distributed(dev)
     try:
-        with run_lock(check_writable(out)) if dist_env()[0] == 0 else nullcontext():   # before any data is decoded
+        with _lock_all_ranks(out):                  # before any data is decoded
             return _run_cv(data, config, folds, out, resume, dev, workers, image_size, cache_dir, progress, verbose, on_batch, on_epoch)
     finally:
         torch.set_num_threads(threads)
@@ -140,7 +162,7 @@ def reprobe(run_dir, store, label_fraction:float, device:str='cpu') -> list[dict
         ck = load_checkpoint(p)
         if not ck.get('complete'): raise ValueError(f"{p}: unfinished fold checkpoint; finish the run first")
         k = int(ck['fold']); tr, te = fold_split(store, k)
-        ft = FoldTrainer(torch.from_numpy(np.asarray(store.x)), store.labels, tr, te, {**ck['config'], 'label_fraction': label_fraction},
+        ft = FoldTrainer(store.x, store.labels, tr, te, {**ck['config'], 'label_fraction': label_fraction},
                          k, ck['class_names'], device=device, progress=False, groups=store.meta['group'].to_numpy())
         ft.restore(ck)
         ft.history, ft.knn, ft.probe_result = [], None, None
