@@ -19,8 +19,8 @@ __all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'LEGA
 
 # %% ../nbs/09_config.ipynb #6cb5c31b
 METHODS = {'simclr': SimCLR, 'byol': BYOL}
-BASELINES = {'supervised': dict(epochs=15, lr=1e-3, weight_decay=0., hidden_dim=None, out_dim=None),
-             'random':     dict(epochs=15, lr=1e-3, weight_decay=0., hidden_dim=None, out_dim=None)} # epochs: finetune only
+BASELINES = {'supervised': dict(epochs=100, lr=1e-3, weight_decay=0., hidden_dim=None, out_dim=None),
+             'random':     dict(epochs=15, lr=1e-3, weight_decay=0., hidden_dim=None, out_dim=None)} # epochs: the most (supervised stops early on its validation split); random trains nothing
 PROTOCOLS = ('linear', 'finetune', 'joint')
 
 # %% ../nbs/09_config.ipynb #6df3f09d
@@ -76,6 +76,10 @@ class TrainConfig:
     probe_batch_size:int = _opt(256, 'linear-probe batch size')
     finetune_epochs:int = _opt(10, 'protocol finetune: epochs after pretraining')
     finetune_lr:float = _opt(1e-4, 'protocol finetune: learning rate after pretraining')
+    finetune_patience:int = _opt(10, 'supervised baseline: epochs without a better validation accuracy before it stops (best '
+                                     'weights kept; at most `epochs`); 0: no early stopping')
+    finetune_steps:int = _opt(300, 'supervised baseline when the labels are too few for a validation split: optimiser steps '
+                                   '(the same at every label fraction); 0: `epochs` epochs')
     knn_k:int = _opt(20, 'kNN monitor: neighbours')
     knn_temperature:float|None = _opt(0.07, 'kNN monitor: vote temperature')
     eval_batch_size:int = _opt(256, 'batch size of feature extraction and evaluation')
@@ -112,7 +116,7 @@ class TrainConfig:
         self._validate()
 
 # %% ../nbs/09_config.ipynb #0dc20aa8
-_INT_MIN = dict(epochs=0, probe_epochs=1, finetune_epochs=1, batch_size=2, knn_k=1)
+_INT_MIN = dict(epochs=0, probe_epochs=1, finetune_epochs=1, batch_size=2, knn_k=1, finetune_patience=0, finetune_steps=0)
 
 @patch
 def _validate(self:TrainConfig):
@@ -173,7 +177,7 @@ def run_record(cfg:TrainConfig, data:RunData|None=None, place:RunPlace|None=None
 
 # %% ../nbs/09_config.ipynb #f5eb40ac
 LEGACY_VALUES = dict(crop_s=None, pool='avg', probe='fixed', probe_patience=20, probe_seeds=1, val_fraction=0.1,
-                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own', crop_where='uniform')  # fields added later: the value that reproduces records written before them
+                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own', crop_where='uniform', finetune_patience=0, finetune_steps=0)  # fields added later: the value that reproduces records written before them
 
 def config_from_record(record:dict) -> TrainConfig:
     "The `TrainConfig` of a stored run record (config.json or a checkpoint's `config`)."

@@ -143,6 +143,7 @@ class FoldTrainer:
         self.progress = progress and self.rank == 0
         self.phases, self.history, self.knn, self.probe_result = plan_phases(self.cfg.method, self.cfg.protocol), [], None, None
         self.notes = []   # expected conditions met on this fold (reported once per run, not as warnings)
+        self.early, self.finetune_stop = None, None   # the supervised baseline's early stopping: best epoch so far; how it ended
         self.split_labels(np.arange(len(self.y)) if groups is None else np.asarray(groups))
         self.build()
 
@@ -188,7 +189,7 @@ def save(self:FoldTrainer, phase:str, epoch:int, opt=None, scaler=None, result=N
         state.update(config=self.record, class_names=self.class_names, fold=self.fold, phase=phase, epoch=epoch,
                      complete=result is not None, optimizer=None if opt is None else opt.state_dict(),
                      scaler=None if scaler is None else scaler.state_dict(), rng=rng_state(), history=self.history,
-                     knn_accuracy=self.knn, probe_result=self.probe_result, result=result, probs=probs,
+                     knn_accuracy=self.knn, early_stop=self.early, finetune_stop=self.finetune_stop, probe_result=self.probe_result, result=result, probs=probs,
                      test_idx=torch.from_numpy(self.test_idx))
         save_checkpoint(state, self.ckpt_path)
     if self.on_epoch is not None and result is None: self.on_epoch(self.fold, phase, epoch)
@@ -200,6 +201,7 @@ def restore(self:FoldTrainer, ck:dict):
     for k, m in self.checkpoint_modules().items(): m.load_state_dict(ck[k])
     self.history, self.knn, self.probe_result = list(ck['history']), ck['knn_accuracy'], ck.get('probe_result')
     self.notes = list((self.probe_result or {}).get('notes', []))
+    self.early, self.finetune_stop = ck.get('early_stop'), ck.get('finetune_stop')
     set_rng_state(ck['rng'])
 
 # %% ../nbs/11_train.ipynb #74f066d7
@@ -261,7 +263,7 @@ def heldout_knn_accuracy(self:FoldTrainer, feats=None) -> float:
     ftr, ytr, fte, yte = feats or self.fold_features()
     return knn_accuracy(ftr, ytr, fte, yte, len(self.class_names), self.cfg.knn_k, self.cfg.knn_temperature)
 
-# %% ../nbs/11_train.ipynb #c093d649
+# %% ../nbs/11_train.ipynb #6ced36ce
 @patch
 def logreg_readout(self:FoldTrainer, feats) -> dict:
     "The second readout on the probe's features: converged logistic regression, C chosen on the validation split."
@@ -296,20 +298,59 @@ def probe(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
     if self.knn is None: self.knn = self.heldout_knn_accuracy(feats)
     self.save('probe', c.probe_epochs)
 
-# %% ../nbs/11_train.ipynb #81720a4e
+# %% ../nbs/11_train.ipynb #808ce939
+@patch
+def finetune_plan(self:FoldTrainer, idx) -> tuple[str, int]:
+    "How the fine-tuning phase ends ('validation', 'steps' or 'epochs') and its most epochs, for training indices `idx`."
+    c = self.cfg
+    if self.ssl is not None: return 'epochs', phase_epochs(c, 'finetune')
+    if len(self.val_idx) and c.finetune_patience: return 'validation', c.epochs
+    if c.finetune_steps:
+        per_epoch = max(1, len(epoch_batches(np.asarray(idx), min(c.batch_size, len(idx)), 0, 0, self.world)))
+        return 'steps', math.ceil(c.finetune_steps / per_epoch)
+    return 'epochs', c.epochs
+
+# %% ../nbs/11_train.ipynb #7206066a
+@patch
+def early_stopping(self:FoldTrainer, epoch:int) -> bool:
+    "Score the validation split after `epoch`; keep the best weights; True when `finetune_patience` epochs brought nothing better."
+    logits = predict_logits(self.backbone, self.classifier, self.x, self.val_idx, self.cfg.eval_batch_size, self.device)
+    loss, acc = loss_and_accuracy(logits, self.y[self.val_idx])
+    score, e = (round(acc * len(self.val_idx)), -loss), self.early
+    if e is None or tuple(score) > tuple(e['score']):
+        self.early = dict(score=score, epoch=epoch, val_accuracy=acc, wait=0,
+                          state={k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in self.checkpoint_modules().items()})
+    else: e['wait'] += 1
+    return self.early['wait'] >= self.cfg.finetune_patience
+
+@patch
+def restore_best(self:FoldTrainer):
+    "Load the weights of the best validation epoch back into the models."
+    if self.early is not None:
+        for k, m in self.checkpoint_modules().items(): m.load_state_dict(self.early['state'][k])
+
+# %% ../nbs/11_train.ipynb #dbcafa4a
 @patch
 def finetune(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
-    "Backbone and classifier trained together with labels (after pretraining, or from scratch)."
+    "Backbone and classifier trained together with labels (after pretraining, or from scratch: the supervised baseline)."
     c, after_ssl = self.cfg, self.ssl is not None
     if after_ssl and self.knn is None: self.knn = self.heldout_knn_accuracy()   # kNN of the frozen SSL features
     net = nn.Sequential(self.backbone, self.classifier)
     opt, scaler = self.make_optimizer(net, c.finetune_lr if after_ssl else c.lr, opt_state, scaler_state)
-    model = self.ddp_wrap(net)
-    for ep in self.epoch_range('finetune', start, phase_epochs(c, 'finetune')):
-        loss = supervised_epoch(model, self.x, self.y, self.fit_idx if 'probe' in self.phases and len(self.val_idx) else self.labelled,   # a probe's validation clips stay unseen
-                                self.augment, opt, scaler, **self.epoch_kwargs('finetune', ep))
-        self.log('finetune', ep + 1, loss, *loss_and_accuracy(self.heldout_logits(), self.y[self.test_idx]))
+    model, idx = self.ddp_wrap(net), self.fit_idx if len(self.val_idx) else self.labelled   # validation clips stay unseen
+    rule, n = self.finetune_plan(idx)
+    for ep in self.epoch_range('finetune', start, n):
+        kw = self.epoch_kwargs('finetune', ep)
+        kw.update(batch_size=min(kw['batch_size'], max(2, len(idx))), epochs=n)   # a few labels still make a batch
+        loss = supervised_epoch(model, self.x, self.y, idx, self.augment, opt, scaler, **kw)
+        self.log('finetune', ep + 1, loss, *loss_and_accuracy(self.heldout_logits(), self.y[self.test_idx]))   # a monitor only
+        stop = rule == 'validation' and self.early_stopping(ep + 1)
         self.save('finetune', ep + 1, opt, scaler)
+        if stop: break
+    if rule == 'validation': self.restore_best()
+    self.finetune_stop = dict(rule=rule, epochs_run=len([h for h in self.history if h['phase'] == 'finetune']),
+                              best_epoch=(self.early or {}).get('epoch'))
+    self.save('finetune', max(n, phase_epochs(c, 'finetune')), opt, scaler)   # the phase is complete
 
 # %% ../nbs/11_train.ipynb #0be4861e
 @patch
@@ -360,6 +401,7 @@ def evaluate(self:FoldTrainer) -> dict:
     if 'accuracies' in pr: result.update(probe_accuracies=pr['accuracies'], probe_seed_mean=float(np.mean(pr['accuracies'])),
                                          probe_val_accuracy=float(np.mean(pr['val_accuracies'])) if 'val_accuracies' in pr else None)
     result.update({k: v for k, v in pr.items() if k != 'accuracies'}, notes=list(self.notes))
+    if self.finetune_stop: result['finetune_stop'] = self.finetune_stop
     last = self.phases[-1]
     self.save(last, phase_epochs(self.cfg, last), result=result, probs=probs)
     return dict(result, probs=probs, test_idx=self.test_idx, history=self.history)
