@@ -83,7 +83,7 @@ class TrainConfig:
     knn_k:int = _opt(20, 'kNN monitor: neighbours')
     knn_temperature:float|None = _opt(0.07, 'kNN monitor: vote temperature')
     eval_batch_size:int = _opt(256, 'batch size of feature extraction and evaluation')
-    epochs:int|None = _opt(None, 'training epochs (pretraining, or supervised training from scratch)')
+    epochs:int|None = _opt(None, 'training epochs (pretraining; supervised training from scratch: the most, it stops early on its validation split)')
     lr:float|None = _opt(None, 'Adam learning rate')
     weight_decay:float|None = _opt(None, 'Adam weight decay')
     hidden_dim:int|None = _opt(None, 'projector hidden size')
