@@ -12,7 +12,7 @@ from fastcore.script import call_parse, store_true, Param
 from .entry import console_main
 from .config import TrainConfig, config_help
 from .cv import run_cv, label_efficiency
-from .data import detect_layout, load_store, default_cache_dir, pid_alive, build_owners
+from .data import detect_layout, load_store, default_cache_dir, pid_alive, build_owners, readable_path
 from .checkset import make_checkset, CHECKSET_MANIFEST
 from .synth import make_synthetic, default_data_dir, SYNTH_MANIFEST
 from .evaluate import summary_table, markdown_table
@@ -148,7 +148,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
     folds = folds or p['folds']
     root, kind = demo_data(data, preset, synth, checkset, progress)
     store = load_store(root, cache_dir=cache_dir, progress=progress)
-    if verbose: print(f"{len(store)} clips ({kind}) in {root} ({time.time() - t0:.0f} s); torch threads: {workers} (--workers N to change)")
+    if verbose: print(f"{len(store)} clips ({kind}) in {readable_path(root)} ({time.time() - t0:.0f} s); torch threads: {workers} (--workers N to change)")
     results, secs, cfgs = {}, {}, {m: demo_config(m, preset, **overrides) for m in methods}
     for m in methods:
         t = time.time()
@@ -159,11 +159,11 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out/'comparison.csv', index=False)
     md = comparison_markdown(df)
-    (out/'comparison.md').write_text(f"# urbanssl demo ({preset}): {len(store)} clips ({kind}: {root}), folds {folds}\n\n{md}\n")
-    if verbose: print(f"\n{md}\n\n{len(store)} clips, total {time.time() - t0:.0f} s; written to {out}")
+    (out/'comparison.md').write_text(f"# urbanssl demo ({preset}): {len(store)} clips ({kind}: {readable_path(root)}), folds {folds}\n\n{md}\n")
+    if verbose: print(f"\n{md}\n\n{len(store)} clips, total {time.time() - t0:.0f} s; written to {readable_path(out)}")
     if label_fractions:
         label_efficiency(store, out, methods, tuple(label_fractions), folds, device, workers, cfgs)
-        if verbose: print(f"label efficiency written to {out/'label_efficiency.csv'} ({time.time() - t0:.0f} s in all)")
+        if verbose: print(f"label efficiency written to {readable_path(out/'label_efficiency.csv')} ({time.time() - t0:.0f} s in all)")
     return df
 
 # %% ../nbs/18_cli.ipynb #d54e0ac2

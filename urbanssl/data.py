@@ -15,8 +15,8 @@ import soundfile as sf
 # %% auto #0
 __all__ = ['US8K_CLASSES', 'IMAGE_EXTS', 'SpecConfig', 'Layout', 'detect_layout', 'read_metadata', 'load_wave', 'logmel',
            'spec_from_file', 'store_shape', 'SpecStore', 'urbanssl_home', 'default_cache_dir', 'progress_bars',
-           'pid_alive', 'build_owners', 'load_store', 'fold_split', 'parse_folds', 'validation_split', 'label_subset',
-           'labelled_split']
+           'readable_path', 'pid_alive', 'build_owners', 'load_store', 'fold_split', 'parse_folds', 'validation_split',
+           'label_subset', 'labelled_split']
 
 # %% ../nbs/00_data.ipynb #458ff378
 US8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
@@ -286,6 +286,18 @@ def progress_bars(progress: bool) -> bool:
     "Whether to draw progress bars: asked for, and there is a terminal or a notebook to draw them in (not a log file)."
     return bool(progress) and (sys.stderr.isatty() or 'ipykernel' in sys.modules)
 
+# %% ../nbs/00_data.ipynb #a1b2c302
+def readable_path(p: str|Path) -> str:
+    "`p` relative to the working directory when inside it, else with `~` for the home directory, else as it is."
+    p = Path(p).expanduser()
+    if not p.is_absolute(): return str(p)
+    for base, shown in ((Path.cwd(), None), (Path.home(), Path('~'))):
+        if base == Path(base.anchor): continue                     # never relative to the filesystem root
+        try: rel = p.relative_to(base)
+        except ValueError: continue
+        return str(shown/rel if shown else rel)
+    return str(p)
+
 # %% ../nbs/00_data.ipynb #37162e83
 def _store_key(meta: pd.DataFrame, lay: Layout, cfg: SpecConfig, strict: bool=False) -> str:
     "Hash of settings, layout, strictness and the source files' names, sizes and mtimes."
@@ -386,8 +398,8 @@ def load_store(path: str|Path,               # dataset root (any layout `detect_
     if (d/'info.json').is_file():
         try: return _open_store(d, skip_bad, strict)
         except _DamagedCache as e: warnings.warn(f"{d}: damaged cached store ({e}); rebuilding it")
-    if progress: print(f"urbanssl: decoding {len(meta)} files of {lay.root} into the cache {d} (set URBANSSL_CACHE to move it; "
-                       "urbanssl_cache --list shows what is there)", file=sys.stderr)
+    if progress: print(f"urbanssl: decoding {len(meta)} files of {readable_path(lay.root)} into the cache {readable_path(d)} "
+                       "(set URBANSSL_CACHE to move it; urbanssl_cache --list shows what is there)", file=sys.stderr)
     d.mkdir(parents=True, exist_ok=True)
     (d/'info.json').unlink(missing_ok=True); _remove_orphans(d)    # info.json comes back only when the build is complete
     files, tmp = [str(lay.root/f) for f in meta['file']], f".{os.getpid()}.tmp"

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse, Param, store_true
+from .data import readable_path
 from .rundir import as_run, run_names
 from .evaluate import summary_table, format_summary, class_metrics, fold_accuracy
 from .evaluate import markdown_table  # also `urbanssl.report.markdown_table`, as before
@@ -74,7 +75,7 @@ def urbanssl_report(run_dirs: Param("run directories written by urbanssl_train, 
                    ):
     "Save every figure of one or more runs as PNG, and a summary table as CSV and Markdown."
     written = save_report(list(run_dirs), out, n_grid=samples, seed=seed)
-    print(f"wrote {len(written)} files to {written['summary_md'].parent}")
+    print(f"wrote {len(written)} files to {readable_path(written['summary_md'].parent)}")
     print(written['summary_md'].read_text().split('\n## ')[0].split('\n', 2)[2].strip())
 
 # %% ../nbs/19_report.ipynb #50b4b4b8
