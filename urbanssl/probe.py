@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .distributed import autocast_for, derive_seed, epoch_batches, load_batch, dist_env, reduce_mean
@@ -159,7 +160,7 @@ LOGREG_CS = (1e-3, 1e-2, 1e-1, 1., 10., 100.)  # the grid of inverse L2 strength
 def _logreg(f, y, C:float, max_iter:int):
     "A standardiser and an L2 logistic regression fitted to convergence on (f, y); raises if L-BFGS does not converge."
     scaler = StandardScaler().fit(f)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1, 'blas'):   # small problem: BLAS threads only contend (25x slower here)
         warnings.simplefilter('error', ConvergenceWarning)   # not converged is an error here, not a warning
         return scaler, LogisticRegression(C=C, max_iter=max_iter).fit(scaler.transform(f), y)
 
