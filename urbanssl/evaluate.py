@@ -8,13 +8,14 @@ import importlib
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-from .rundir import Run, as_run
+from .rundir import Run, as_run, run_names
 # names that moved to urbanssl.rundir, still importable from here
 from .rundir import load_run, probabilities, run_names, spec_config, run_store, clip_specs, clip_path
 
 # %% auto #0
-__all__ = ['fold_accuracy', 'accuracy_summary', 'confusion', 'class_metrics', 'calibration_bins', 'expected_calibration_error',
-           'confidence_stats', 'topk', 'ensemble_probs', 'summary_table', 'format_summary', 'markdown_table']
+__all__ = ['fold_accuracy', 'accuracy_summary', 'confusion', 'class_metrics', 'compare_class_metrics', 'calibration_bins',
+           'expected_calibration_error', 'confidence_stats', 'topk', 'ensemble_probs', 'summary_table',
+           'format_summary', 'markdown_table']
 
 # %% ../nbs/14_evaluate.ipynb #3e214fae
 def fold_accuracy(run: Run|str|Path, # a run or run directory
@@ -48,14 +49,25 @@ def confusion(run: Run|str|Path, # a run or run directory
 # %% ../nbs/14_evaluate.ipynb #7f05b34f
 def class_metrics(run: Run|str|Path, # a run or run directory
                  ) -> pd.DataFrame:
-    "Per-class accuracy, precision, recall, F1 and support over all held-out clips."
+    "Per-class precision, recall (the class's accuracy), F1 and support over all held-out clips."
     r = as_run(run); p = r.predictions; labels = range(len(r.class_names))
     prec, rec, f1, sup = precision_recall_fscore_support(p['true_label'], p['pred_label'], labels=labels,
                                                          zero_division=0)
-    cm = confusion_matrix(p['true_label'], p['pred_label'], labels=labels)
-    acc = np.divide(np.diag(cm), cm.sum(1), out=np.full(len(cm), np.nan), where=cm.sum(1) > 0)
-    return pd.DataFrame(dict(accuracy=acc, precision=prec, recall=rec, f1=f1, support=sup),
+    rec = np.where(sup > 0, rec, np.nan)                 # no held-out clips of the class: no recall
+    return pd.DataFrame(dict(precision=prec, recall=rec, f1=f1, support=sup),
                         index=pd.Index(r.class_names, name='class'))
+
+# %% ../nbs/14_evaluate.ipynb #c1a55e02
+def compare_class_metrics(runs: list, # runs or run directories, named by `urbanssl.rundir.run_names`
+                          metrics: tuple=('precision', 'recall', 'f1'), # columns of `class_metrics`
+                         ) -> pd.DataFrame:
+    "Per-class metrics of several runs side by side: a column '<metric> <run>' for each, then the support."
+    runs = [as_run(r) for r in runs]
+    tables = dict(zip(run_names(runs), map(class_metrics, runs)))
+    out = pd.DataFrame({f'{m} {n}': t[m] for m in metrics for n, t in tables.items()})
+    sup = pd.DataFrame({n: t['support'] for n, t in tables.items()})
+    if sup.nunique(axis=1, dropna=False).eq(1).all(): return out.assign(support=sup.iloc[:, 0])
+    return out.join(sup.add_prefix('support '))
 
 # %% ../nbs/14_evaluate.ipynb #76bfaf30
 def calibration_bins(conf: np.ndarray, # top-1 confidence of each prediction
