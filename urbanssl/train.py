@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_train.ipynb #61d613a4
 from __future__ import annotations
-import math, warnings
+import math
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -298,7 +298,7 @@ def probe(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
     if self.knn is None: self.knn = self.heldout_knn_accuracy(feats)
     self.save('probe', c.probe_epochs)
 
-# %% ../nbs/11_train.ipynb #808ce939
+# %% ../nbs/11_train.ipynb #11bf2605
 @patch
 def finetune_plan(self:FoldTrainer, idx) -> tuple[str, int]:
     "How the fine-tuning phase ends ('validation', 'steps' or 'epochs') and its most epochs, for training indices `idx`."
@@ -310,7 +310,7 @@ def finetune_plan(self:FoldTrainer, idx) -> tuple[str, int]:
         return 'steps', math.ceil(c.finetune_steps / per_epoch)
     return 'epochs', c.epochs
 
-# %% ../nbs/11_train.ipynb #7206066a
+# %% ../nbs/11_train.ipynb #2fc3107c
 @patch
 def early_stopping(self:FoldTrainer, epoch:int) -> bool:
     "Score the validation split after `epoch`; keep the best weights; True when `finetune_patience` epochs brought nothing better."
@@ -329,7 +329,7 @@ def restore_best(self:FoldTrainer):
     if self.early is not None:
         for k, m in self.checkpoint_modules().items(): m.load_state_dict(self.early['state'][k])
 
-# %% ../nbs/11_train.ipynb #dbcafa4a
+# %% ../nbs/11_train.ipynb #cb5edb2b
 @patch
 def finetune(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
     "Backbone and classifier trained together with labels (after pretraining, or from scratch: the supervised baseline)."
