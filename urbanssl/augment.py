@@ -262,11 +262,14 @@ class RandomTimeCrop(BatchAugment):
         if frames < 1: raise ValueError(f"frames must be >= 1, got {frames}")
         self.frames = frames
 
+    def starts(self, x:torch.Tensor, generator=None) -> torch.Tensor:
+        "The first frame of each sample's segment (B,), uniform over the clip."
+        return (_rand(x.shape[0], generator=generator, device=x.device) * max(1, x.shape[-1] - self.frames + 1)).floor().long()
+
     def forward(self, x, generator=None):
         B, T = x.shape[0], x.shape[-1]
         if T <= self.frames: return x
-        start = (_rand(B, generator=generator, device=x.device) * (T - self.frames + 1)).floor().long()
-        idx = (start[:, None] + torch.arange(self.frames, device=x.device)).view(B, 1, 1, -1).expand(*x.shape[:-1], -1)
+        idx = (self.starts(x, generator)[:, None] + torch.arange(self.frames, device=x.device)).view(B, 1, 1, -1).expand(*x.shape[:-1], -1)
         return x.gather(-1, idx)
 
 # %% ../nbs/02_augment.ipynb #9639cdec

@@ -4,13 +4,14 @@
 
 # %% ../nbs/02a_recipes.ipynb #6a802d98
 from __future__ import annotations
+import numpy as np
 import torch, torch.nn as nn
 from .augment import (RandomTimeCrop, EventCrop, RandomResizedCrop, ColorJitter, SpecResizedCrop, TimeShift,
                               RandomGain, LinearFader, RandomEQ, LogMixupExp, GaussianNoise, Clamp, FreqMask, TimeMask, Resize)
 
 # %% auto #0
 __all__ = ['CROP_VIEWS', 'CROP_WHERE', 'RECIPES', 'Augment', 'image_recipe', 'audio_recipe', 'audio_eq_recipe', 'byol_a_recipe',
-           'none_recipe', 'make_augment']
+           'none_recipe', 'make_augment', 'augment_for', 'event_clip', 'share_holding_event']
 
 # %% ../nbs/02a_recipes.ipynb #a232e16d
 class Augment(nn.Module):
@@ -94,3 +95,35 @@ def make_augment(recipe:str='audio',  # one of `RECIPES`: 'image', 'audio', 'aud
     if crop_views not in CROP_VIEWS: raise ValueError(f"crop_views must be one of {CROP_VIEWS}, got {crop_views!r}")
     if crop_where not in CROP_WHERE: raise ValueError(f"crop_where must be one of {tuple(CROP_WHERE)}, got {crop_where!r}")
     return Augment(*([CROP_WHERE[crop_where](crop)] if crop else []), *RECIPES[recipe](size), shared=int(bool(crop) and crop_views == 'shared'))
+
+# %% ../nbs/02a_recipes.ipynb #1f3f61de
+def augment_for(cfg, # a `TrainConfig` (or anything with augment, crop_s, crop_views, crop_where)
+                frames:int, clip_s:float) -> Augment:
+    "The training views' `Augment` of a run whose clips are `frames` time frames spanning `clip_s` seconds."
+    crop = None if cfg.crop_s is None else max(1, round(cfg.crop_s / clip_s * frames))
+    return make_augment(cfg.augment, crop=crop, crop_views=cfg.crop_views, crop_where=cfg.crop_where)
+
+# %% ../nbs/02a_recipes.ipynb #89a7e843
+def event_clip(rng:np.random.Generator, event_s:float=0.4, snr_db:float=0., cfg=None) -> tuple[torch.Tensor, int, int]:
+    "A normalised log-mel (1, 1, H, T) of white noise with one harmonic event at `snr_db`; the event's first and last frame."
+    from urbanssl.data import SpecConfig, logmel
+    cfg = cfg or SpecConfig()
+    sr, n = cfg.sr, int(cfg.sr * cfg.duration)
+    noise, t = rng.standard_normal(n), np.arange(int(sr * event_s)) / sr
+    f0 = rng.uniform(300, 900)
+    ev = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 6)) * np.hanning(len(t))
+    ev *= np.sqrt(10 ** (snr_db / 10) * noise.var() / ev.var())
+    at = int(rng.integers(0, n - len(t))); noise[at:at + len(t)] += ev
+    spec = torch.tensor(np.clip((logmel(noise.astype(np.float32), cfg) + 80) / 80, 0, 1), dtype=torch.float32)[None, None]   # as the store: 80 dB range
+    hop = n / spec.shape[-1]
+    return spec, int(at / hop), int((at + len(t)) / hop)
+
+def share_holding_event(crop, # a crop op with `frames` and `starts(x, generator)` (`RandomTimeCrop`, `EventCrop`)
+                        n_clips:int=50, per_clip:int=20, seed:int=0, **clip_kw) -> float:
+    "Share of `n_clips` x `per_clip` drawn segments that hold at least half of their clip's event."
+    rng, g, held = np.random.default_rng(seed), torch.Generator().manual_seed(seed), []
+    for _ in range(n_clips):
+        spec, a, b = event_clip(rng, **clip_kw)
+        s = crop.starts(spec.expand(per_clip, -1, -1, -1), g)
+        held += [(min(b, int(x) + crop.frames) - max(a, int(x))) >= (b - a) / 2 for x in s]
+    return float(np.mean(held))

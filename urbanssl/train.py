@@ -12,7 +12,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from fastcore.meta import delegates
-from .recipes import make_augment
+from .recipes import augment_for
 from .backbone import create_backbone, Classifier
 from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_mean, epoch_batches, load_batch,
                                   derive_seed, get_device, memory_format)
@@ -164,8 +164,7 @@ class FoldTrainer:
         self.classifier = Classifier(self.feat_dim, len(self.class_names))
         for m in self.checkpoint_modules().values(): m.to(self.device, memory_format=memory_format(self.device, c.channels_last))
         spec_s = (self.record.get('spec') or {}).get('duration', 4.0)   # clip length in seconds: the time axis's span
-        crop = None if c.crop_s is None else max(1, round(c.crop_s / spec_s * self.x.shape[-1]))
-        self.augment = make_augment(c.augment, crop=crop, crop_views=c.crop_views, crop_where=c.crop_where)
+        self.augment = augment_for(c, self.x.shape[-1], spec_s)
 
     def checkpoint_modules(self) -> dict:
         "Checkpoint key -> module: the method's top-level modules (or the baseline's backbone), and the classifier."
