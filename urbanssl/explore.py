@@ -4,7 +4,8 @@
 
 # %% ../nbs/17_explore.ipynb #51ac246f
 from __future__ import annotations
-import html, io
+import html, io, textwrap
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import ipywidgets as W
@@ -16,11 +17,12 @@ from matplotlib.figure import Figure
 from .plots import _runs, _fig, show_spec
 
 # %% auto #0
-__all__ = ['wav_bytes', 'prediction_figure', 'Explorer']
+__all__ = ['wav_bytes', 'prediction_bars', 'prediction_figure', 'Explorer']
 
 # %% ../nbs/17_explore.ipynb #9c9e8ca2
 def _png(fig) -> bytes:
-    buf = io.BytesIO(); fig.savefig(buf, format='png'); return buf.getvalue()
+    "The figure as PNG bytes: everything drawn (long titles included), plus a small margin."
+    buf = io.BytesIO(); fig.savefig(buf, format='png', bbox_inches='tight', pad_inches=0.15); return buf.getvalue()
 
 # %% ../nbs/17_explore.ipynb #e3f7f173
 def wav_bytes(path, # an audio file soundfile can read
@@ -30,33 +32,51 @@ def wav_bytes(path, # an audio file soundfile can read
     except Exception as e: raise ValueError(f"{path}: cannot read audio ({e})") from None
     buf = io.BytesIO(); sf.write(buf, data, sr, format='WAV', subtype='PCM_16'); return buf.getvalue()
 
+# %% ../nbs/17_explore.ipynb #62377d74
+def prediction_bars(probs: np.ndarray, # class probabilities of the clip
+                    class_names: list[str], # class names in label order
+                    true_label: int, # index of the true class
+                    k: int=3, # top classes shown
+                   ) -> list[tuple[str, float, str]]:
+    "(label, probability, colour) per bar: the top-k classes, then the true class if it is not among them."
+    probs = np.asarray(probs)
+    if len(probs) != len(class_names): raise ValueError(f"{len(probs)} probabilities for {len(class_names)} classes")
+    if not 0 <= true_label < len(class_names): raise ValueError(f"true_label {true_label} is not a class index (0-{len(class_names)-1})")
+    pred = int(np.argmax(probs))
+    idx = [class_names.index(c) for c, _ in topk(probs, class_names, k)]
+    if true_label not in idx: idx.append(true_label)
+    colour = lambda i: 'green' if i == true_label else 'red' if i == pred else 'gray'
+    return [(class_names[i] + (' (true)' if i == true_label else ''), float(probs[i]), colour(i)) for i in idx]
+
 # %% ../nbs/17_explore.ipynb #f5d9673a
 def prediction_figure(spec: np.ndarray, # (C, H, W) spectrogram
                       probs: np.ndarray, # class probabilities of the clip
                       class_names: list[str], # class names in label order
                       true_label: int, # index of the true class
-                      k: int=3, # classes in the bar chart
-                      title: str='', # figure title
+                      k: int=3, # top classes in the bar chart
+                      title: str='', # first line(s) of the title, e.g. the file
                      ) -> Figure:
-    "Spectrogram next to a bar chart of the top-k classes (true class green, other classes grey or red if predicted)."
-    fig = _fig(9, 3.2); a1, a2 = fig.subplots(1, 2, width_ratios=[1.4, 1])
-    show_spec(a1, spec); a1.set_title(title, fontsize=9)
-    top = topk(probs, class_names, k); pred = int(np.argmax(probs))
-    cols = ['green' if class_names.index(c) == true_label else 'red' if class_names.index(c) == pred else 'gray'
-            for c, _ in top]
-    a2.barh(range(len(top))[::-1], [p for _, p in top], color=cols)
-    a2.set_yticks(range(len(top))[::-1], [c for c, _ in top], fontsize=9)
-    for y, (_, p) in zip(range(len(top))[::-1], top): a2.text(min(p, .8) + .02, y, f'{100*p:.1f}%', va='center', fontsize=9)
-    a2.set(xlim=(0, 1), xlabel='probability', title=f'top-{k}')
+    "Spectrogram (titled with the true and predicted class) next to the bars of `prediction_bars`."
+    bars, pred = prediction_bars(probs, class_names, true_label, k), int(np.argmax(probs))
+    fig = _fig(9, 3.2); fig.get_layout_engine().set(w_pad=0.15, h_pad=0.1)
+    a1, a2 = fig.subplots(1, 2, width_ratios=[1.4, 1])
+    lines = textwrap.wrap(title, 60, break_on_hyphens=False) + [f'true: {class_names[true_label]} · predicted: {class_names[pred]}']
+    show_spec(a1, spec); a1.set_title('\n'.join(lines), fontsize=9)
+    ys = np.arange(len(bars))[::-1]
+    a2.barh(ys, [p for _, p, _ in bars], color=[c for _, _, c in bars])
+    a2.set_yticks(ys, [l for l, _, _ in bars], fontsize=9)
+    for y, (_, p, _) in zip(ys, bars): a2.text(min(p, .8) + .02, y, f'{100*p:.1f}%', va='center', fontsize=9)
+    a2.set(xlim=(0, 1), xlabel='probability', title=f'top-{k}' + (' and the true class' if len(bars) > k else ''))
     return fig
 
 # %% ../nbs/17_explore.ipynb #2cc1d3e3
 class Explorer:
     "Browse the held-out predictions of one or more runs: filters, spectrogram, top-3 bar chart and audio."
     def __init__(self, runs, # a run, a run directory, or a list of them
-                 k: int=3, # classes in the bar chart
+                 k: int=3, # top classes in the bar chart
+                 cache_dir: str|Path|None=None, # the store cache the runs used (`cache_dir` of `run_cv`; default: `urbanssl.data`'s)
                 ):
-        rs = _runs(runs); self.runs = dict(zip(run_names(rs), rs)); self.k = k
+        rs = _runs(runs); self.runs = dict(zip(run_names(rs), rs)); self.k, self.cache_dir = k, cache_dir
         self.run = W.Dropdown(options=list(self.runs), description='run')
         self.fold = W.Dropdown(description='fold')
         self.true_class = W.Dropdown(description='true class')
@@ -108,7 +128,7 @@ def figure(self: Explorer):
     r, row = self.current_run, self.current
     if row is None: return None
     spec = clip_specs(r, [row['file']], store=self._store)[0]
-    title = f"{row['file']} (fold {row['fold']}): true {row['true_class']}, pred {row['pred_class']}"
+    title = f"{row['file']} (fold {row['fold']})"
     return prediction_figure(spec, r.probs[self.pick.value], r.class_names, int(row['true_label']), self.k, title)
 
 # %% ../nbs/17_explore.ipynb #6613bca1
@@ -137,7 +157,7 @@ def _show(self: Explorer):
                        f"<b>{html.escape(row['true_class'])}</b> · predicted "
                        f"<b style='color:{col}'>{html.escape(row['pred_class'])}</b> ({'correct' if ok else 'wrong'})")
     self.image.value = _png(self.figure())
-    if self.audio.layout.display != 'none': self.audio.value = wav_bytes(clip_path(self.current_run, row['file']))
+    if self.audio.layout.display != 'none': self.audio.value = wav_bytes(Path(self._store.root)/row['file'])
 
 # %% ../nbs/17_explore.ipynb #f28754d0
 @patch
@@ -147,7 +167,7 @@ def _on_run(self: Explorer, *_):
     self.fold.options = [('all', 0)] + [(str(f), f) for f in r.folds]; self.fold.value = 0
     self.true_class.options = [('all', '')] + [(c, c) for c in r.class_names]; self.true_class.value = ''
     self._quiet = False
-    self._store = run_store(r)
+    self._store = run_store(r, cache_dir=self.cache_dir)
     self.audio.layout.display = None if getattr(self._store, 'source', 'audio') == 'audio' else 'none'
     self._on_filter()
 
