@@ -18,6 +18,7 @@ requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 bench_requirements = shlex.split(cfg.get('bench_requirements', ''))
 timm_requirements = shlex.split(cfg.get('timm_requirements', ''))
+docs_requirements = shlex.split(cfg.get('docs_requirements', ''))
 min_python = cfg['min_python']
 
 setuptools.setup(
@@ -32,7 +33,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=['urbanssl', 'urbanssl.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'timm': timm_requirements},
+    extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'timm': timm_requirements, 'docs': docs_requirements},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),
