@@ -16,11 +16,12 @@ from .data import detect_layout, load_store, default_cache_dir, pid_alive, build
 from .checkset import make_checkset, CHECKSET_MANIFEST
 from .synth import make_synthetic, default_data_dir, SYNTH_MANIFEST
 from .evaluate import summary_table, markdown_table
+from .stats import read_results, fold_scores, fold_summary, paired_differences, has_readout
 
 # %% auto #0
-__all__ = ['train_main', 'DEMO_METHODS', 'DEMO_PRESETS', 'DEMO_FOLDS', 'demo_main', 'urbanssl_train', 'demo_config',
-           'comparison_table', 'comparison_markdown', 'demo_data', 'run_demo', 'urbanssl_demo', 'cached_stores',
-           'urbanssl_cache']
+__all__ = ['train_main', 'DEMO_METHODS', 'DEMO_PRESETS', 'DEMO_FOLDS', 'READOUTS', 'BASELINES', 'demo_main', 'urbanssl_train',
+           'demo_config', 'comparison_table', 'comparison_markdown', 'paired_markdown', 'demo_data', 'run_demo',
+           'urbanssl_demo', 'cached_stores', 'urbanssl_cache']
 
 # %% ../nbs/18_cli.ipynb #809dfc6b
 _H = config_help
@@ -78,8 +79,8 @@ def urbanssl_train(
     res = run_cv(data, method, protocol, folds, out, resume=resume, device=device, workers=workers, image_size=image_size,
                  cache_dir=cache_dir, progress=not quiet, **cfg)
     if int(os.environ.get('RANK', 0)) == 0:
-        print(f"{method}/{protocol}: mean accuracy {100*res['mean_accuracy']:.1f}% ± {100*res['std_accuracy']:.1f} "
-              f"over {len(res['folds'])} folds -> {out}")
+        sd = '' if res['std_accuracy'] is None else f" ± {100*res['std_accuracy']:.1f} (sample std)"   # None: one fold
+        print(f"{method}/{protocol}: mean accuracy {100*res['mean_accuracy']:.1f}%{sd} over {len(res['folds'])} folds -> {out}")
 
 train_main = console_main(urbanssl_train)
 
@@ -101,20 +102,73 @@ def demo_config(method:str, preset:str='quick', **overrides) -> dict:
     return {'backbone': 'cnn', **DEMO_PRESETS[preset]['common'], **DEMO_PRESETS[preset]['methods'][method], **overrides}
 
 # %% ../nbs/18_cli.ipynb #00f7ac4c
-def comparison_table(run_dirs:list, seconds:dict|None=None) -> pd.DataFrame:
-    "One row per run: method, protocol, folds, mean and std over folds of the accuracy and kNN accuracy (fractions), seconds."
-    df = summary_table(run_dirs, reported=True)[['method', 'protocol', 'folds', 'acc_mean', 'acc_std', 'knn_mean', 'knn_std']]
-    return df.rename(columns={'acc_mean': 'accuracy_mean', 'acc_std': 'accuracy_std'}).assign(
-        seconds=[round((seconds or {}).get(m, np.nan), 1) for m in df.method])
+READOUTS = {'accuracy': 'accuracy', 'knn': 'knn_accuracy', 'logreg': 'logreg_accuracy'}   # column prefix: results.json's per-fold key
+BASELINES = ('random', 'supervised')
+_PAIRED = ('mean', 'sd', 'ci_low', 'ci_high', 'folds_won')
+
+def _paired_columns(runs:list, base:dict, method:str, readout:str, prefix:str) -> dict:
+    "`{prefix}vs_{baseline}_*`: one method's paired differences against each baseline (NaN against itself or a missing one)."
+    out = {}
+    for b in BASELINES:
+        ok = b in base and b != method and has_readout(runs, readout) and has_readout(base[b], readout)
+        p = paired_differences(runs, base[b], readout) if ok else {}
+        out.update({f'{prefix}vs_{b}_{c}': p.get(c, np.nan) for c in _PAIRED})
+    return out
+
+def comparison_table(run_dirs:list, # per method: its run directory, or a list of its seed runs' directories
+                     seconds:dict|None=None, # seconds per method
+                    ) -> pd.DataFrame:
+    "One row per method: accuracies over folds (fractions: mean, sample sd, seed sd) and paired differences against the baselines."
+    groups = [list(r) if isinstance(r, (list, tuple)) else [r] for r in run_dirs]
+    methods = [read_results(g[0]).get('method', '?') for g in groups]
+    for b in BASELINES:
+        if methods.count(b) > 1: raise ValueError(f"baseline {b!r} is given {methods.count(b)} times; give one run (or one list of seed runs) per method")
+    base, logreg = dict(zip(methods, groups)), any(has_readout(g, READOUTS['logreg']) for g in groups)
+    rows = []
+    for m, g in zip(methods, groups):
+        row = dict(method=m, protocol=read_results(g[0]).get('protocol'), folds=','.join(map(str, fold_scores(g[0]).index)), n_seeds=len(g))
+        for pre, key in READOUTS.items():
+            if pre == 'logreg' and not logreg: continue
+            s = fold_summary(g, key)
+            row.update({f'{pre}_mean': s['mean'], f'{pre}_std': s['sd'], **({} if pre == 'knn' else {f'{pre}_seed_sd': s['seed_sd']})})
+        row.update(_paired_columns(g, base, m, READOUTS['accuracy'], ''))
+        if logreg: row.update(_paired_columns(g, base, m, READOUTS['logreg'], 'logreg_'))
+        rows.append(dict(row, seconds=round((seconds or {}).get(m, np.nan), 1)))
+    df = pd.DataFrame(rows)
+    return df.astype({c: 'Int64' for c in df.columns if c.endswith('_folds_won')})
 
 # %% ../nbs/18_cli.ipynb #e32ca0a1
 def comparison_markdown(df:pd.DataFrame) -> str:
-    "The comparison table as markdown, accuracies in % as mean ± std."
-    pm = lambda m, s: '—' if np.isnan(m) else f"{100*m:.1f} ± {100*s:.1f}"
-    return markdown_table(pd.DataFrame({'method': df.method, 'protocol': df.protocol,
-        'accuracy (%)': [pm(m, s) for m, s in zip(df.accuracy_mean, df.accuracy_std)],
-        'kNN accuracy (%)': [pm(m, s) for m, s in zip(df.knn_mean, df.knn_std)],
-        'folds': df.folds, 'time (s)': df.seconds}), floatfmt='.0f', na='—').rstrip('\n')
+    "The comparison table as markdown (accuracies in %, mean ± sample sd over folds), then its paired differences."
+    pm = lambda m, s: '—' if pd.isna(m) else f"{100*m:.1f}" + ('' if pd.isna(s) else f" ± {100*s:.1f}")
+    seeds = 'n_seeds' in df and df.n_seeds.max() > 1
+    t = {'method': df.method, 'protocol': df.protocol,
+         'accuracy (%)': [pm(m, s) for m, s in zip(df.accuracy_mean, df.accuracy_std)]}
+    if seeds: t['seed sd (pts)'] = [pm(v, np.nan) for v in df.accuracy_seed_sd]
+    t['kNN accuracy (%)'] = [pm(m, s) for m, s in zip(df.knn_mean, df.knn_std)]
+    if 'logreg_mean' in df: t['logreg accuracy (%)'] = [pm(m, s) for m, s in zip(df.logreg_mean, df.logreg_std)]
+    t.update({'folds': df.folds, **({'seeds': df.n_seeds} if seeds else {}), 'time (s)': df.seconds})
+    md, paired = markdown_table(pd.DataFrame(t), floatfmt='.0f', na='—').rstrip('\n'), paired_markdown(df)
+    return md + (f"\n\n{paired}" if paired else '')
+
+# %% ../nbs/18_cli.ipynb #0169c11e
+def paired_markdown(df:pd.DataFrame) -> str:
+    "The paired differences in `comparison_table` (method − baseline, in points) as a titled markdown table; '' if none."
+    rows, seen, pts = [], set(), lambda v: f"{100*v:+.1f}"
+    for pre, readout in (('', 'probe'), ('logreg_', 'logreg')):
+        for _, r in df.iterrows():
+            for b in BASELINES:
+                k = f'{pre}vs_{b}_'
+                if k + 'mean' not in df or pd.isna(r[k + 'mean']) or (pre, b, r.method) in seen: continue   # no mirror pairs
+                seen.add((pre, r.method, b))
+                rows.append({'method': r.method, 'readout': readout, 'baseline': b, 'difference (pts)': pts(r[k + 'mean']),
+                             'sd (pts)': '—' if pd.isna(r[k + 'sd']) else f"{100*r[k + 'sd']:.1f}",
+                             '95% t-interval (pts)': 'undefined (one fold)' if pd.isna(r[k + 'ci_low']) else f"{pts(r[k + 'ci_low'])} to {pts(r[k + 'ci_high'])}",
+                             'folds won': f"{r[k + 'folds_won']}/{len(str(r.folds).split(','))}"})
+    if not rows: return ''
+    return ("**Paired differences over folds, 95% t-interval** (method − baseline in percentage points, seeds averaged "
+            "within each fold first; mean, sample sd (ddof 1) and t-interval over folds; folds won: folds where the "
+            "method is ahead, a tie is not a win)\n\n" + markdown_table(pd.DataFrame(rows)).rstrip('\n'))
 
 # %% ../nbs/18_cli.ipynb #f545a6ef
 def demo_data(data=None, preset:str='quick', synth:dict|None=None, checkset:bool=False, progress:bool=True) -> tuple[Path, str]:
@@ -134,6 +188,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
              data=None,                  # dataset root: generated (synthetic) when missing or empty, else used read-only
              preset:str='quick',         # 'quick' (2-core CPU, < 15 min) or 'long' (GPU, much longer pretraining; not yet run end to end)
              methods=DEMO_METHODS,       # methods to compare
+             seeds:int=1,                # run every method with seeds seed, seed+1, ... (run dirs out/<method>/seed<s> when > 1)
              synth:dict|None=None,       # overrides of the preset's `make_synthetic` settings (n_per_class, n_folds, n_classes)
              checkset:bool=False,        # generate the independent check set (`urbanssl.checkset`) instead of the synthetic set
              label_fractions=None,       # also measure accuracy against these label fractions (e.g. (0.01, 0.1, 1.0))
@@ -144,22 +199,27 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
              **overrides) -> pd.DataFrame:  # training settings applied to every method
     "Run the demo comparison; returns the table and writes it to `out`."
     if preset not in DEMO_PRESETS: raise ValueError(f"unknown demo preset {preset!r}; choose one of {list(DEMO_PRESETS)}")
+    if int(seeds) < 1: raise ValueError(f"--seeds {seeds}: expected 1 or more")
     t0, out, p = time.time(), Path(out), DEMO_PRESETS[preset]
     folds = folds or p['folds']
     root, kind = demo_data(data, preset, synth, checkset, progress)
     store = load_store(root, cache_dir=cache_dir, progress=progress)
     if verbose: print(f"{len(store)} clips ({kind}) in {readable_path(root)} ({time.time() - t0:.0f} s); torch threads: {workers} (--workers N to change)")
-    results, secs, cfgs = {}, {}, {m: demo_config(m, preset, **overrides) for m in methods}
+    secs, cfgs = {}, {m: demo_config(m, preset, **overrides) for m in methods}
+    s0 = overrides.get('seed', next(f.default for f in fields(TrainConfig) if f.name == 'seed'))
+    runs = {m: [(out/m, {})] if seeds == 1 else [(out/m/f'seed{s0 + i}', {'seed': s0 + i}) for i in range(seeds)] for m in methods}
     for m in methods:
         t = time.time()
-        results[m] = run_cv(store, m, 'linear', folds, out/m, resume=True, device=device, workers=workers,
-                            progress=progress, verbose=verbose, cache_dir=cache_dir, **cfgs[m])
+        for d, seed in runs[m]:
+            run_cv(store, m, 'linear', folds, d, resume=True, device=device, workers=workers,
+                   progress=progress, verbose=verbose, cache_dir=cache_dir, **{**cfgs[m], **seed})
         secs[m] = time.time() - t
-    df = comparison_table([out/m for m in methods], secs)
+    df = comparison_table([[d for d, _ in runs[m]] for m in methods], secs)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out/'comparison.csv', index=False)
     md = comparison_markdown(df)
-    (out/'comparison.md').write_text(f"# urbanssl demo ({preset}): {len(store)} clips ({kind}: {readable_path(root)}), folds {folds}\n\n{md}\n")
+    (out/'comparison.md').write_text(f"# urbanssl demo ({preset}): {len(store)} clips ({kind}: {readable_path(root)}), folds {folds}"
+                                  f"{f', {seeds} seeds ({s0}-{s0 + seeds - 1})' if seeds > 1 else ''}\n\n{md}\n")
     if verbose: print(f"\n{md}\n\n{len(store)} clips, total {time.time() - t0:.0f} s; written to {readable_path(out)}")
     if label_fractions:
         label_efficiency(store, out, methods, tuple(label_fractions), folds, device, workers, cfgs)
@@ -171,6 +231,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
 def urbanssl_demo(
     out:str='demo_out',   # output folder: one run directory per method, plus comparison.md and comparison.csv
     folds:str=None,       # held-out folds (default 1,2; 1-10 for all ten)
+    seeds:int=1,          # run every method with N seeds (seed 0, 1, ...; run dirs out/<method>/seed<s>) and average them within each fold
     preset:str='quick',   # quick (2-core CPU, under 15 min) or long (GPU recipe with much longer pretraining; not yet run end to end)
     data:str=None,        # a dataset in a known layout (used read-only), or a folder for the synthetic set (default: $URBANSSL_DATA or ~/.cache/urbanssl/synth-us8k)
     checkset:store_true=False, # run on the independent check set (generated once) instead of the synthetic set
@@ -181,7 +242,7 @@ def urbanssl_demo(
 ):
     "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K or your data."
     fr = [float(f) for f in label_fractions.split(',')] if label_fractions else None
-    run_demo(out, folds, data, preset, checkset=checkset, label_fractions=fr, device=device, workers=workers, progress=not quiet)
+    run_demo(out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr, device=device, workers=workers, progress=not quiet)
 
 demo_main = console_main(urbanssl_demo)
 

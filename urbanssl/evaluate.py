@@ -28,7 +28,7 @@ def fold_accuracy(run: Run|str|Path, # a run or run directory
 
 # %% ../nbs/14_evaluate.ipynb #6dbd66c5
 def accuracy_summary(run: Run|str|Path, # a run or run directory
-                     ddof: int=0, # degrees of freedom of the standard deviation over folds
+                     ddof: int=1, # degrees of freedom of the standard deviation over folds
                     ) -> dict:
     "Mean and standard deviation of the fold accuracies, and the pooled accuracy over all clips."
     r = as_run(run)
@@ -129,9 +129,9 @@ def ensemble_probs(probs: list[np.ndarray], # one (N, n_classes) probability arr
 
 # %% ../nbs/14_evaluate.ipynb #a002014a
 def _mean_std(values) -> tuple[float, float]:
-    "Mean and population standard deviation of the finite values (NaN, NaN when there are none)."
+    "Mean and sample standard deviation (ddof 1) of the finite values (std NaN with one value, both NaN with none)."
     v = [x for x in values if x is not None and np.isfinite(x)]
-    return (float(np.mean(v)), float(np.std(v))) if v else (float('nan'), float('nan'))
+    return (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else float('nan')) if v else (float('nan'), float('nan'))
 
 # %% ../nbs/14_evaluate.ipynb #114d68ff
 def summary_table(runs: list, # runs or run directories

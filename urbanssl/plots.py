@@ -225,7 +225,7 @@ def plot_class_metrics(runs: Run|str|list, # one run or several (one panel each)
 # %% ../nbs/16_plots.ipynb #7536793f
 def plot_fold_accuracy(runs: Run|str|list, # runs to compare (methods and baselines)
                       ) -> Figure:
-    "Held-out accuracy of every fold, one bar per run, with each run's mean ± std in the legend."
+    "Held-out accuracy of every fold, one bar per run, with each run's mean ± sample std (ddof 1) in the legend."
     runs = _runs(runs)
     folds = sorted({f for r in runs for f in r.folds}); x = np.arange(len(folds)); w = .8 / len(runs)
     fig = _fig(max(6, 1 + .5 * len(folds) * len(runs) ** .5 + 2), 3.6)
@@ -244,11 +244,11 @@ def plot_fold_accuracy(runs: Run|str|list, # runs to compare (methods and baseli
 def plot_label_efficiency(df: pd.DataFrame, # `label_efficiency`'s table (method, label_fraction, fold, accuracy), or its csv
                           title: str='accuracy against the share of labelled training clips',
                          ) -> Figure:
-    "Held-out accuracy (mean ± std over folds) against the label fraction, one line per method, log-scaled x."
+    "Held-out accuracy (mean ± sample std over folds) against the label fraction, one line per method, log-scaled x."
     df = pd.read_csv(df) if isinstance(df, (str, Path)) else df
     fig = _fig(6.5, 4); ax = fig.subplots()
     for j, (m, g) in enumerate(df.groupby('method', sort=False)):
-        s = g.groupby('label_fraction')['accuracy'].agg(['mean', 'std']).fillna(0)
+        s = g.groupby('label_fraction')['accuracy'].agg(['mean', 'std']).fillna(0)   # pandas' std: ddof 1
         ax.errorbar(s.index, s['mean'], yerr=s['std'], marker='o', capsize=3, color=f'C{j}', label=m)
     ax.set_xscale('log'); ax.set_xticks(sorted(df.label_fraction.unique()), [f"{f:g}" for f in sorted(df.label_fraction.unique())])
     ax.set(xlabel='label fraction (log scale)', ylabel='held-out accuracy', ylim=(0, 1), title=title); ax.legend(fontsize=8)
