@@ -4,13 +4,10 @@
 
 # %% ../nbs/14_evaluate.ipynb #90b1dce3
 from __future__ import annotations
-import importlib
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from .rundir import Run, as_run, run_names
-# names that moved to urbanssl.rundir, still importable from here
-from .rundir import load_run, probabilities, run_names, spec_config, run_store, clip_specs, clip_path
 
 # %% auto #0
 __all__ = ['fold_accuracy', 'accuracy_summary', 'confusion', 'class_metrics', 'compare_class_metrics', 'calibration_bins',
@@ -178,11 +175,3 @@ def markdown_table(df: pd.DataFrame, # the table
     lines = ['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|' * len(df.columns)]
     lines += ['| ' + ' | '.join(cell(v) for v in row) + ' |' for row in df.itertuples(index=False)]
     return '\n'.join(lines) + '\n'
-
-# %% ../nbs/14_evaluate.ipynb #c8f26517
-_MOVED = {n: 'urbanssl.inference' for n in ('Predictor', 'fold_checkpoints', 'load_predictor', 'predict_specs', 'predict_files')}
-
-def __getattr__(name):
-    "Names that moved to another module, imported from there on first use."
-    if name in _MOVED: return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
