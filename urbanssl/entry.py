@@ -37,7 +37,7 @@ def console_main(func):
 CHOICES = {'method': ('simclr', 'byol', 'supervised', 'random'), 'protocol': ('linear', 'finetune', 'joint'),
            'augment': ('audio', 'audio_eq', 'byol_a', 'image', 'none', 'seed'), 'pool': ('avg', 'meanmax'), 'probe': ('evar', 'fixed'),
            'tau_schedule': ('constant', 'cosine'), 'preset': ('quick', 'long'), 'views': ('separate', 'joint'),
-           'channels_last': ('always', 'cuda')}
+           'channels_last': ('always', 'cuda'), 'crop_views': ('own', 'shared'), 'crop_where': ('uniform', 'energy')}
 _FOLDS = re.compile(r'^(all|\d+(-\d+)?(,\d+(-\d+)?)*)$')
 _BACKBONE = re.compile(r'^(resnet18|resnet34|resnet50|cnn|timm:.+)$')
 
