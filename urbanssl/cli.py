@@ -15,6 +15,7 @@ from .cv import run_cv, label_efficiency
 from .data import detect_layout, load_store, default_cache_dir, pid_alive, build_owners, readable_path
 from .checkset import make_checkset, CHECKSET_MANIFEST
 from .synth import make_synthetic, default_data_dir, SYNTH_MANIFEST
+from .evalsets import EVAL_SETS, eval_set_dir
 from .evaluate import summary_table, markdown_table
 from .stats import read_results, fold_scores, fold_summary, paired_differences, has_readout
 
@@ -276,7 +277,7 @@ def urbanssl_cache(list:store_true=False,   # list the cached stores and the gen
     df = cached_stores(cd)
     print(f"stores: {cd} ({len(df)} stores, {df.size_mb.sum():.1f} MB)")
     if list and len(df): print(df.to_string(index=False))
-    for d in (default_data_dir(), Path(f"{default_data_dir()}-checkset")):
+    for d in (default_data_dir(), Path(f"{default_data_dir()}-checkset"), *(eval_set_dir(n) for n in EVAL_SETS)):
         if d.is_dir(): print(f"generated dataset: {d} ({_size_mb(d):.1f} MB)")
     if clear:
         busy = [n for n in df.store if any(pid_alive(pid) for pid in build_owners(cd/n).values())]
