@@ -243,8 +243,14 @@ def urbanssl_demo(
     device:str='auto',    # auto, cpu or cuda
     workers:int=2,        # torch CPU threads (0: torch's default, all cores); 2, the default, is the setting the stored numbers come from
     quiet:store_true=False, # no progress bars
+    suite:store_true=False, # run the evaluation suite instead: the preset on the dev set's ten folds and on every registered eval set (resumable; --out default suite_out)
 ):
     "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K or your data."
+    if suite:
+        from urbanssl.suite import run_suite, suite_markdown   # the suite builds on this module
+        print(suite_markdown(run_suite('suite_out' if out == 'demo_out' else out, preset=preset, seeds=seeds, workers=workers,
+                                       device=device, progress=not quiet)))
+        return
     fr = [float(f) for f in label_fractions.split(',')] if label_fractions else None
     run_demo(out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr, device=device, workers=workers, progress=not quiet)
 

@@ -14,7 +14,8 @@ from .evalsets import EVAL_SETS, PASS_RULE, make_eval_set
 from .stats import paired_differences
 
 # %% auto #0
-__all__ = ['SUITE_FOLDS', 'recipe_settings', 'suite_settings', 'pass_verdict', 'suite_data', 'git_commit', 'run_suite']
+__all__ = ['SUITE_FOLDS', 'recipe_settings', 'suite_settings', 'pass_verdict', 'suite_data', 'git_commit', 'run_suite',
+           'suite_markdown', 'store_suite']
 
 # %% ../nbs/18b_suite.ipynb #8907fd06
 SUITE_FOLDS = {'dev': '1-10', **{name: '1-5' for name in EVAL_SETS}}   # held-out folds per dataset: all ten on dev, 1-5 on each eval set
@@ -86,3 +87,35 @@ def run_suite(out='suite_out',      # suite folder: one demo folder per dataset,
         rec['commit'] = git_commit()
         write_text_atomic(f, json.dumps(rec, indent=1))
     return rec
+
+# %% ../nbs/18b_suite.ipynb #6b750363
+def _pm(m, s): return '—' if m is None or pd.isna(m) else f"{100*m:.1f}" + ('' if s is None or pd.isna(s) else f" ± {100*s:.1f}")
+def _diff(r, k):
+    if r.get(k + 'mean') is None or pd.isna(r.get(k + 'mean')): return '—'
+    ci = '' if pd.isna(r.get(k + 'ci_low')) else f" [{100*r[k + 'ci_low']:+.1f}, {100*r[k + 'ci_high']:+.1f}]"
+    return f"{100*r[k + 'mean']:+.1f}{ci} ({int(r[k + 'folds_won'])}/{len(str(r['folds']).split(','))})"
+
+def suite_markdown(rec:dict) -> str:
+    "The stored suite as markdown: per dataset, a table of methods and the pass rule's verdicts."
+    out = [f"Recipe: demo preset `{rec['settings']['preset']}`, {rec['settings']['seeds']} pretraining seed(s); commit `{rec['commit']}`.", '']
+    for name, d in rec['datasets'].items():
+        kind = 'dev set (recipe tuned here, on the validation split)' if name == 'dev' else 'eval set (registered before use, run once)'
+        out += [f"### {name}: {kind}, folds {d['folds']}, {d['seconds']/60:.1f} min", '',
+                '| method | probe accuracy (%) | logreg accuracy (%) | probe − random (pts) [95% CI] (folds won) | logreg − random | probe − supervised |',
+                '|---|---|---|---|---|---|']
+        for r in d['comparison']:
+            out.append(f"| {r['method']} | {_pm(r['accuracy_mean'], r['accuracy_std'])} | {_pm(r.get('logreg_mean'), r.get('logreg_std'))} "
+                       f"| {_diff(r, 'vs_random_')} | {_diff(r, 'logreg_vs_random_')} | {_diff(r, 'vs_supervised_')} |")
+        for readout, v in d['verdict'].items():
+            out.append('')
+            out.append(f"Pass rule ({readout}): " + '; '.join(f"{m} {'passes' if x['passes'] else 'misses'} ({100*x['mean']:+.1f} pts, "
+                                                                 f"CI [{100*x['ci_low']:+.1f}, {100*x['ci_high']:+.1f}])" for m, x in v.items()))
+        out.append('')
+    return '\n'.join(out)
+
+def store_suite(rec:dict, dest) -> Path:
+    "Write the suite's record and its markdown into folder `dest` (the docs keep them in nbs/tutorials/stored)."
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(dest/'suite.json', json.dumps(rec, indent=1))
+    write_text_atomic(dest/'suite.md', '# The evaluation suite\n\n' + suite_markdown(rec) + '\n')
+    return dest
