@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
 import soundfile as sf
-from scipy import stats
 from .data import progress_bars
 from .synth import default_data_dir
+from .stats import t_interval
 from .evalsounds import EVAL_SR, AMBIENCES, STRUCK_CLASSES, RHYTHM_CLASSES, struck_event, rhythm_event
 from .evalsounds import _rng, _filter, _band
 
@@ -238,7 +238,7 @@ def pass_verdict(acc: dict,             # {method: {fold: accuracy as a fraction
         if missing: raise ValueError(f"{m}: no accuracy for fold(s) {missing} (of {rule['baseline']!r} or {m!r}); the rule needs folds {folds}")
         if max(list(a.values()) + list(base.values())) > 1: raise ValueError("accuracies must be fractions in [0, 1], not percentages")
         d = np.array([a[f] - base[f] for f in folds])
-        half = stats.t.ppf(.5 + rule['confidence']/2, len(d) - 1)*d.std(ddof=1)/np.sqrt(len(d))
-        rows.append(dict(method=m, diffs=np.round(d, 4).tolist(), mean_diff=d.mean(), ci_low=d.mean() - half, ci_high=d.mean() + half,
-                         passes=bool(d.mean() >= rule['min_mean_diff'] - 1e-12 and d.mean() - half > 0)))
+        lo, hi = t_interval(d, rule['confidence'])
+        rows.append(dict(method=m, diffs=np.round(d, 4).tolist(), mean_diff=d.mean(), ci_low=lo, ci_high=hi,
+                         passes=bool(d.mean() >= rule['min_mean_diff'] - 1e-12 and lo > 0)))
     return pd.DataFrame(rows)
