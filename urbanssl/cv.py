@@ -151,6 +151,8 @@ def _run_cv(data, config, folds, out, resume, dev, workers, image_size, cache_di
         if rank == 0:
             res = write_outputs(out, results, config, store.meta, store.class_names)
             if verbose: _fold_line(results[-1], config, time.time() - t0, len(splits), len(results))
+    if rank == 0 and verbose:
+        for n in res['notes']: tqdm.write(f"{config['method']} note: {n}")   # expected conditions, once per run
     barrier()
     return res if world == 1 or rank == 0 else summarise(results, config, store.class_names)
 
