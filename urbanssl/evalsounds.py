@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import numpy as np
 from scipy import fft as sfft, signal
+from . import scenes
 
 # %% auto #0
 __all__ = ['EVAL_SR', 'AMBIENCES', 'SHAPES', 'MATERIALS', 'STRUCK_CLASSES', 'EVENT_S', 'RHYTHMS', 'RHYTHM_CLASSES', 'HIT', 'hiss',
@@ -35,10 +36,7 @@ def _band(f, lo: float, hi: float, order: int=2):
 
 def _unit(x: np.ndarray) -> np.ndarray: return x/(np.sqrt(np.mean(x**2)) + 1e-12)
 
-def _slow(r, n: int, sr: float, rate: float) -> np.ndarray:
-    "A smooth random control signal: a standard normal value `rate` times a second, linearly interpolated."
-    k = int(n/sr*rate) + 2
-    return np.interp(np.arange(n)*rate/sr, np.arange(k), r.standard_normal(k))
+_slow = scenes._slow   # a smooth random control signal (the synthetic set's; the same draws)
 
 # %% ../nbs/01d_evalsounds.ipynb #e0164014
 def hiss(r, n: int, sr: float) -> np.ndarray:

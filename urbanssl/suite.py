@@ -79,7 +79,7 @@ def run_suite(out='suite_out',      # suite folder: one demo folder per dataset,
         raise ValueError(f"{readable_path(f)} was written with other settings (another recipe or eval set); use another --out")
     rec = old or dict(settings=settings, commit=git_commit(), datasets={})
     for name in sets:
-        if name in rec['datasets']: continue
+        if rec['datasets'].get(name, {}).get('folds') == SUITE_FOLDS[name]: continue   # done (a partial record is run on)
         t0 = time.time()
         run_demo(out/name, SUITE_FOLDS[name], suite_data(name, preset, progress), preset, seeds=seeds, workers=workers,
                  device=device, progress=progress, verbose=verbose)
