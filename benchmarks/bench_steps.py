@@ -38,7 +38,8 @@ class Bench:
     def __init__(self, t:dict):
         import numpy as np, torch
         from urbanssl.recipes import make_augment
-        from urbanssl.data import load_store, fold_split
+        from urbanssl.data import load_store
+        from urbanssl.splits import fold_split
         from urbanssl.distributed import get_device
         self.t, self.device = t, get_device(t['device'])
         self.store = load_store(t['root'], cache_dir=t['cache'], progress=False)

@@ -12,7 +12,8 @@ import numpy as np, pandas as pd
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
-from .data import SpecConfig, load_store, fold_split, parse_folds
+from .data import SpecConfig, load_store
+from .splits import fold_split, parse_folds
 from .checkpoint import write_text_atomic, load_checkpoint
 from .rundir import ckpt_name, fold_checkpoints, _json_safe, summarise, write_outputs, check_writable, run_lock
 from .distributed import get_device, init_distributed, dist_env, barrier, seed_everything

@@ -18,7 +18,8 @@ from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_me
                                   derive_seed, get_device, memory_format)
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases, phase_epochs
-from .data import labelled_split, progress_bars
+from .data import progress_bars
+from .splits import labelled_split
 from .probe import logreg_probe, extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss, knn_monitor
 
 # %% auto #0
