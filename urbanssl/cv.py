@@ -158,11 +158,13 @@ def _run_cv(data, config, folds, out, resume, dev, workers, image_size, cache_di
     return res if world == 1 or rank == 0 else summarise(results, config, store.class_names)
 
 # %% ../nbs/13_cv.ipynb #93dbcc80
-def reprobe(run_dir, store, label_fraction:float, device:str='cpu') -> list[dict]:
+def reprobe(run_dir, store, label_fraction:float, device:str='cpu',
+            folds=None) -> list[dict]:   # only these held-out folds (default: every fold checkpoint in the run)
     "Probe the fold backbones of a finished linear-protocol run again, with `label_fraction` of the labels; fold results."
-    out = []
+    out, keep = [], None if folds in (None, 'all') else set(parse_folds(folds))
     for p in fold_checkpoints(run_dir):
         ck = load_checkpoint(p)
+        if keep is not None and int(ck['fold']) not in keep: continue
         if not ck.get('complete'): raise ValueError(f"{p}: unfinished fold checkpoint; finish the run first")
         k = int(ck['fold']); tr, te = fold_split(store, k)
         ft = FoldTrainer(store.x, store.labels, tr, te, {**ck['config'], 'label_fraction': label_fraction},
@@ -180,7 +182,7 @@ def label_efficiency(store, out, methods, fractions=(0.01, 0.05, 0.1, 0.25, 1.0)
     rows, out = [], Path(out)
     for m in methods:
         for f in fractions:
-            if 'finetune' not in plan_phases(m, 'linear'): res = reprobe(out/m, store, f, str(get_device(device)))   # backbone saw no labels
+            if 'finetune' not in plan_phases(m, 'linear'): res = reprobe(out/m, store, f, str(get_device(device)), folds)   # backbone saw no labels
             else:
                 res = run_cv(store, m, 'linear', folds, out/'label_efficiency'/f"{m}_{f:g}", resume=True, device=device, workers=workers,
                              progress=progress, verbose=False, **{**(configs or {}).get(m, {}), 'label_fraction': f})['folds']
