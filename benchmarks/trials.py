@@ -17,6 +17,7 @@ from urbanssl.cli import demo_config, demo_data
 from urbanssl.config import make_config
 from urbanssl.cv import run_cv
 from urbanssl.data import load_store, urbanssl_home
+from urbanssl.splits import parse_folds
 
 HERE = Path(__file__).parent
 TRIALS_CSV = HERE/'trials.csv'
@@ -61,6 +62,29 @@ def append_row(row:dict, path:Path=TRIALS_CSV) -> None:
         w.writerow(row)
 
 
+def dev_store():
+    "The dev set (the demo's default synthetic set, generated when missing) as a decoded store."
+    root, kind = demo_data(None, 'quick', progress=False)
+    if kind != 'synthetic': raise SystemExit(f"trials run on the dev set only (the demo's synthetic set); {root} is {kind}")
+    return load_store(root, progress=False)
+
+
+def run_trial(store, name:str, method:str, folds:str, overrides:dict, out:Path, workers:int=2, csv_path=None) -> dict|None:
+    "Run (or resume) one method's trial in `out`; append its row to the trials CSV, unless every fold was already done."
+    cfg = demo_config(method, **overrides)
+    make_config(method, 'linear', **cfg)                 # refuse a bad override before anything runs
+    f = Path(out)/'results.json'
+    if f.exists() and [str(r['fold']) for r in json.loads(f.read_text())['folds']] == [str(i) for i in parse_folds(folds)]:
+        return None                                      # finished before: its row is in the CSV already
+    t0 = time.time()
+    res = run_cv(store, method, 'linear', folds, out, resume=True, workers=workers, progress=False, verbose=False, **cfg)
+    row = trial_row(name, 'dev: synthetic default', method, folds, overrides, res, time.time() - t0)
+    append_row(row, Path(csv_path) if csv_path else TRIALS_CSV)
+    print(f"{name} {method}: val {100*row['val_accuracy']:.1f}  logreg val {100*row['logreg_val_accuracy']:.1f}  "
+          f"(test {100*row['test_accuracy']:.1f}, logreg test {100*row['logreg_test_accuracy']:.1f})  {row['seconds']:.0f} s", flush=True)
+    return row
+
+
 @call_parse
 def main(name:str=None,               # the trial's name (also its run folder)
          methods:str='simclr,byol',   # methods to run, comma-separated
@@ -73,16 +97,5 @@ def main(name:str=None,               # the trial's name (also its run folder)
     if not name: raise SystemExit("--name is required")
     overrides = dict(kv.split('=', 1) for kv in set.replace(';', ' ').split() if kv)
     overrides = {k: parse_value(v) for k, v in overrides.items()}
-    root, kind = demo_data(None, 'quick', progress=False)
-    if kind != 'synthetic': raise SystemExit(f"trials run on the dev set only (the demo's synthetic set); {root} is {kind}")
-    store = load_store(root, progress=False)
-    out = Path(out or urbanssl_home()/'trials'/name)
-    for m in methods.split(','):
-        cfg = demo_config(m, **overrides)
-        make_config(m, 'linear', **cfg)                  # refuse a bad override before anything runs
-        t0 = time.time()
-        res = run_cv(store, m, 'linear', folds, out/m, resume=True, workers=workers, progress=False, verbose=False, **cfg)
-        row = trial_row(name, 'dev: synthetic default', m, folds, overrides, res, time.time() - t0)
-        append_row(row, Path(csv_path) if csv_path else TRIALS_CSV)
-        print(f"{name} {m}: val {100*row['val_accuracy']:.1f}  logreg val {100*row['logreg_val_accuracy']:.1f}  "
-              f"(test {100*row['test_accuracy']:.1f}, logreg test {100*row['logreg_test_accuracy']:.1f})  {row['seconds']:.0f} s", flush=True)
+    store, out = dev_store(), Path(out or urbanssl_home()/'trials'/name)
+    for m in methods.split(','): run_trial(store, name, m, folds, overrides, out/m, workers, csv_path)
