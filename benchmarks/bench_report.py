@@ -2,6 +2,7 @@
 from __future__ import annotations
 from bench_measure import QUIET
 from bench_mfu import N_FOLDS, SEED_EPOCHS, US8K_CLIPS
+from bench_phases import phases_report
 
 def fmt_table(rows:list, cols:list) -> str:
     "A plain text table of `rows` (dicts) with `cols` as (header, key or function, format)."
@@ -38,7 +39,7 @@ def report(res:dict) -> str:
                f"torch {m['torch']} ({m['torch_threads']} threads), lightly {m['lightly']}, {m.get('malloc', 'default')} malloc; "
                f"load average before {m['loadavg_before']}, after {m['loadavg_after']}; other processes used "
                f"{m['foreign_cores_mean']} cores on average; {m['duration_s']:.0f} s")
-    if d is None: return '\n'.join(out + mfu_report(res) + [f"\nTargets: MFU >= 40%: {res['targets']['mfu_40pct']}"])
+    if d is None: return '\n'.join(out + mfu_report(res) + phases_report(res) + ([f"\nTargets: MFU >= 40%: {res['targets']['mfu_40pct']}"] if res.get('mfu') else []))
     out.append(f"\n(a) Data throughput, {d['n_files']} synthetic Kaggle PNGs -> {d['item_shape']}, batch {d['batch']}, two views, "
                f"seed-style DataLoader num_workers={d['workers']}")
     out.append(fmt_table([
@@ -77,7 +78,7 @@ def report(res:dict) -> str:
                        f"lightly {l['wall_ms']:.0f} ms ({l['page_faults']:.0f} faults, {1e3 * l['kernel_s']:.0f} ms kernel)")
             out.append('  parts: ' + ', '.join(f"{k} {v:.0f}" for k, v in o['parts_ms'].items()))
             out.append('  operators, ours | lightly: ' + ', '.join(f"{k} {v:.0f} | {l['kinds_ms'].get(k, 0):.0f}" for k, v in o['kinds_ms'].items()))
-    out += mfu_report(res)
+    out += mfu_report(res) + phases_report(res)
     t = res['targets']
     out.append(f"\nTargets: data >= 10x: {t['data_10x']}; steps >= lightly: {t['steps_vs_lightly']}; within 15% of floor: {t['steps_within_15pct']}"
                + (f"; MFU >= 40%: {t['mfu_40pct']}" if t.get('mfu_40pct') else ''))

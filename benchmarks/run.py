@@ -25,9 +25,10 @@ from bench_data import task_data, task_data_mem
 from bench_steps import SHAPES, task_steps, task_step_mem, step_rows
 from bench_profile import task_profile
 from bench_mfu import task_mfu, mfu_rows
+from bench_phases import task_phases, PHASE_VARIANTS
 from bench_report import report, targets
 
-TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=task_step_mem, profile=task_profile, mfu=task_mfu)
+TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=task_step_mem, profile=task_profile, mfu=task_mfu, phases=task_phases)
 
 
 # ---------------------------------------------------------------- driver
@@ -76,6 +77,9 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
          mfu_batches:str='256',           # (e) batch sizes, e.g. "32,256" (32 is the seed's)
          no_compile:bool=False,           # (e) run the step eagerly instead of torch.compile'd
          peak_tflops:float=None,          # (e) the device's bf16 dense peak in TFLOP/s, where PEAK_BF16 does not know it
+         phases:str='off',                # (f) the demo's recipe on one fold, time per phase, levers off and on: on, off, only
+         phases_fold:int=1,               # (f) the held-out fold it runs
+         phases_rounds:int=1,             # (f) rounds (each runs every variant, the order reversed every other round)
          task:str=None,                   # internal: run one measurement (JSON) in this process and print its result
         ):
     "Benchmark the data path and SSL training steps against a seed-style pipeline, lightly and the backbone alone."
@@ -88,8 +92,10 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
     t_start, load0, whole = time.perf_counter(), loadavg(), Foreign().start()
     dev = get_device(device)
     if mfu not in ('auto', 'on', 'off', 'only'): raise ValueError(f"--mfu must be auto, on, off or only, got {mfu!r}")
+    if phases not in ('on', 'off', 'only'): raise ValueError(f"--phases must be on, off or only, got {phases!r}")
+    if mfu == 'only' and phases == 'only': raise ValueError("--mfu only and --phases only exclude each other")
     if mfu_backbone not in SHAPES: raise ValueError(f"unknown --mfu_backbone {mfu_backbone!r}; choose from {list(SHAPES)}")
-    do_mfu = mfu in ('on', 'only') or (mfu == 'auto' and dev.type == 'cuda')
+    do_mfu = phases != 'only' and (mfu in ('on', 'only') or (mfu == 'auto' and dev.type == 'cuda'))
     data_dir = Path(data_dir or Path(tempfile.gettempdir())/'urbanssl-bench').expanduser()
     meta = dict(machine_info(dev), command='python benchmarks/run.py ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
                 quick=quick, loadavg_before=load0)
@@ -101,7 +107,7 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
     meta.update(malloc=malloc, malloc_env=TUNED_MALLOC if malloc == 'tuned' else {})
 
     data, steps, profiles = None, [], []
-    if mfu != 'only':
+    if mfu != 'only' and phases != 'only':
         # (a) data throughput
         png = prep['us8k_png']['root']
         patience = 5 if quick else 60   # seconds to wait for a quiet machine before each timing
@@ -149,11 +155,20 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
                               warmup=5, n=20 if dev.type == 'cuda' else 2, rounds=5 if dev.type == 'cuda' else 2))
             mfu_res += mfu_rows(r, mfu_backbone, B, not no_compile)
 
-    res = dict(meta=meta, data=data, steps=steps, profile=profiles, mfu=mfu_res, datasets=prep)
+    # (f) where a whole demo run's time goes, per phase, with the levers off (as before) and on (the preset), interleaved
+    phase_res = []
+    if phases != 'off':
+        for rnd in range(phases_rounds):
+            for name in (list(PHASE_VARIANTS) if rnd % 2 == 0 else list(PHASE_VARIANTS)[::-1]):
+                wait_quiet(30)
+                r = run_task(dict(kind='phases', device=str(dev), fold=phases_fold, threads=2, overrides=PHASE_VARIANTS[name]))
+                phase_res.append(dict(variant=name, round=rnd, **r))
+
+    res = dict(meta=meta, data=data, steps=steps, profile=profiles, mfu=mfu_res, phases=phase_res, datasets=prep)
     meta.update(loadavg_after=loadavg(), duration_s=time.perf_counter() - t_start, foreign_cores_mean=round(whole.stop(), 2),
                 quiet_threshold_cores=QUIET)
     res['targets'] = targets(res)
-    out = Path(out or HERE/f"results-{dev.type}{'-malloc' if malloc == 'tuned' else ''}{'-quick' if quick else ''}{'-mfu' if mfu == 'only' else ''}.json")
+    out = Path(out or HERE/f"results-{dev.type}{'-malloc' if malloc == 'tuned' else ''}{'-quick' if quick else ''}{'-mfu' if mfu == 'only' else ''}{'-phases' if phases == 'only' else ''}.json")
     out.write_text(json.dumps(res, indent=1))
     print('\n' + report(res))
     print(f"\nwrote {out}")

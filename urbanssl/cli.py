@@ -54,6 +54,7 @@ def urbanssl_train(
     finetune_steps:Param(_H('finetune_steps'), int)=None,
     knn_k:Param(_H('knn_k'), int)=None,
     knn_temperature:Param(_H('knn_temperature'), float)=None,
+    knn_every:Param(_H('knn_every'), int)=None,
     eval_batch_size:Param(_H('eval_batch_size'), int)=None,
     epochs:Param(_H('epochs'), int)=None,
     lr:Param(_H('lr'), float)=None,
@@ -92,10 +93,10 @@ train_main = console_main(urbanssl_train)
 DEMO_METHODS = ('simclr', 'byol', 'supervised', 'random')
 _BYOL = dict(lr=1e-3, tau=0.99, tau_schedule='cosine', hidden_dim=1024, out_dim=256)
 DEMO_PRESETS = {   # `common`: every method (the baselines too) gets the same backbone and augmentations
-    'quick': dict(folds='1,2', synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='byol_a', crop_s=2.0, crop_where='energy'),
+    'quick': dict(folds='1,2', synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
                   methods=dict(simclr=dict(epochs=60, batch_size=128), byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=50, batch_size=64),
                                supervised=dict(epochs=50, batch_size=64), random=dict())),
-    'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0), common=dict(augment='byol_a', crop_s=2.0, crop_where='energy'),
+    'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0), common=dict(augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
                   methods=dict(simclr=dict(epochs=200, batch_size=256), byol=dict(_BYOL, epochs=200, batch_size=32),
                                supervised=dict(epochs=20, batch_size=32), random=dict()))}
 DEMO_FOLDS = DEMO_PRESETS['quick']['folds']

@@ -13,9 +13,9 @@ from .recipes import CROP_VIEWS, CROP_WHERE
 from .byol import BYOL
 
 # %% auto #0
-__all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'LEGACY_VALUES', 'check_method', 'plan_phases',
-           'method_defaults', 'TrainConfig', 'make_config', 'config_help', 'RunData', 'RunPlace', 'run_record',
-           'config_from_record', 'resume_diff', 'phase_epochs']
+__all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'LEGACY_VALUES', 'MONITOR_FIELDS', 'check_method',
+           'plan_phases', 'method_defaults', 'TrainConfig', 'make_config', 'config_help', 'RunData', 'RunPlace',
+           'run_record', 'config_from_record', 'resume_diff', 'phase_epochs']
 
 # %% ../nbs/09_config.ipynb #6cb5c31b
 METHODS = {'simclr': SimCLR, 'byol': BYOL}
@@ -82,6 +82,8 @@ class TrainConfig:
                                    '(the same at every label fraction); 0: `epochs` epochs')
     knn_k:int = _opt(20, 'kNN monitor: neighbours')
     knn_temperature:float|None = _opt(0.07, 'kNN monitor: vote temperature')
+    knn_every:int = _opt(1, 'kNN monitor: every N pretraining epochs and after the last (it only reports: the training and '
+                            'every result are the same whatever N is)')
     eval_batch_size:int = _opt(256, 'batch size of feature extraction and evaluation')
     epochs:int|None = _opt(None, 'training epochs (pretraining; supervised training from scratch: the most, it stops early on its validation split)')
     lr:float|None = _opt(None, 'Adam learning rate')
@@ -116,7 +118,7 @@ class TrainConfig:
         self._validate()
 
 # %% ../nbs/09_config.ipynb #0dc20aa8
-_INT_MIN = dict(epochs=0, probe_epochs=1, finetune_epochs=1, batch_size=2, knn_k=1, finetune_patience=0, finetune_steps=0)
+_INT_MIN = dict(epochs=0, probe_epochs=1, finetune_epochs=1, batch_size=2, knn_k=1, knn_every=1, finetune_patience=0, finetune_steps=0)
 
 @patch
 def _validate(self:TrainConfig):
@@ -177,16 +179,18 @@ def run_record(cfg:TrainConfig, data:RunData|None=None, place:RunPlace|None=None
 
 # %% ../nbs/09_config.ipynb #f5eb40ac
 LEGACY_VALUES = dict(crop_s=None, pool='avg', probe='fixed', probe_patience=20, probe_seeds=1, val_fraction=0.1,
-                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own', crop_where='uniform', finetune_patience=0, finetune_steps=0)  # fields added later: the value that reproduces records written before them
+                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own', crop_where='uniform', finetune_patience=0, finetune_steps=0, knn_every=1)  # fields added later: the value that reproduces records written before them
 
 def config_from_record(record:dict) -> TrainConfig:
     "The `TrainConfig` of a stored run record (config.json or a checkpoint's `config`)."
     return TrainConfig(**{**LEGACY_VALUES, **{f.name: record[f.name] for f in fields(TrainConfig) if f.name in record}})
 
 # %% ../nbs/09_config.ipynb #5b3deba4
+MONITOR_FIELDS = ('knn_every',)   # settings that change only what is monitored, never a result: free to change on resume
+
 def resume_diff(old:dict, new:dict) -> list[str]:
-    "The settings and data fields that differ between two run records, as 'key: old -> new' strings."
-    fs = {f.name: f for f in (*fields(TrainConfig), *fields(RunData))}
+    "The settings and data fields that differ between two run records, as 'key: old -> new' strings (monitor-only fields aside)."
+    fs = {f.name: f for f in (*fields(TrainConfig), *fields(RunData)) if f.name not in MONITOR_FIELDS}
     dflt = lambda k: LEGACY_VALUES.get(k, '<missing>')
     get = lambda d, k: d.get(k, dflt(k))
     return [f"{k}: {get(old, k)!r} -> {get(new, k)!r}" for k in sorted(fs) if get(old, k) != get(new, k)]

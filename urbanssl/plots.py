@@ -125,12 +125,14 @@ def plot_training_curves(runs: Run|str|list, # one run or several to overlay (e.
                 for _, g in h.groupby('fold'):
                     al.plot(g['epoch'], g['train_loss'], color=col, lw=.7, alpha=.3)
                     al.plot(g['epoch'], g['val_loss'], color=col, lw=.7, alpha=.3, ls='--')
-                    if g['val_accuracy'].notna().any(): aa.plot(g['epoch'], g['val_accuracy'], color=col, lw=.7, alpha=.3)
+                    v = g.dropna(subset=['val_accuracy'])   # the kNN monitor may skip epochs (knn_every)
+                    if len(v): aa.plot(v['epoch'], v['val_accuracy'], color=col, lw=.7, alpha=.3)
             m = h.groupby('epoch')[['train_loss', 'val_loss', 'val_accuracy']].mean()
             kw = dict(color=col, lw=2, marker='o' if len(m) <= 12 else None, ms=3)
             al.plot(m.index, m['train_loss'], label=f'{r.name} train', **kw)
             if m['val_loss'].notna().any(): al.plot(m.index, m['val_loss'], ls='--', label=f'{r.name} val', **kw)
-            if m['val_accuracy'].notna().any(): aa.plot(m.index, m['val_accuracy'], label=r.name, **kw)
+            v = m['val_accuracy'].dropna()
+            if len(v): aa.plot(v.index, v, label=r.name, **{**kw, 'marker': 'o' if len(v) <= 12 else None})
         al.set(title=f'{ph}: loss', xlabel='epoch', ylabel='loss'); al.legend(fontsize=8)
         aa.set(title=f"{ph}: {'kNN ' if ph == 'pretrain' else ''}accuracy on the validation split" if ph in ('pretrain', 'probe') else f'{ph}: held-out accuracy',
                xlabel='epoch', ylabel='accuracy')

@@ -8,6 +8,7 @@ import json, subprocess, time
 from pathlib import Path
 import pandas as pd
 from .checkpoint import write_text_atomic
+from .config import MONITOR_FIELDS
 from .cli import DEMO_METHODS, DEMO_PRESETS, demo_config, demo_data, run_demo
 from .data import readable_path
 from .evalsets import EVAL_SETS, PASS_RULE, make_eval_set
@@ -21,8 +22,8 @@ __all__ = ['SUITE_FOLDS', 'recipe_settings', 'suite_settings', 'pass_verdict', '
 SUITE_FOLDS = {'dev': '1-10', **{name: '1-5' for name in EVAL_SETS}}   # held-out folds per dataset: all ten on dev, 1-5 on each eval set
 
 def recipe_settings(preset:str='quick') -> dict:
-    "The frozen recipe: every demo method's full training settings under `preset`."
-    return {m: demo_config(m, preset) for m in DEMO_METHODS}
+    "The frozen recipe: every demo method's full training settings under `preset` (monitor-only settings aside: no result depends on them)."
+    return {m: {k: v for k, v in demo_config(m, preset).items() if k not in MONITOR_FIELDS} for m in DEMO_METHODS}
 
 def suite_settings(preset:str='quick') -> dict:
     "What a stored suite must match to be current: the recipe, the folds, the eval sets' settings and the pass rule."
