@@ -13,7 +13,7 @@ PHASES = {
     'augmentation (two views)': [('urbanssl.recipes', 'Augment.pair'), ('urbanssl.recipes', 'Augment.forward')],
     'pretraining steps': [('urbanssl.train', 'ssl_step')],
     'SSL validation loss': [('urbanssl.train', 'ssl_val_loss')],
-    'kNN monitor (every epoch)': [('urbanssl.train', 'knn_monitor')],
+    'kNN monitor': [('urbanssl.train', 'knn_monitor')],
     'supervised steps': [('urbanssl.train', 'supervised_epoch')],
     'supervised validation and monitor': [('urbanssl.train', 'predict_logits')],
     'features for the readouts': [('urbanssl.train', 'extract_features')],

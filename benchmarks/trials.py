@@ -74,10 +74,10 @@ def run_trial(store, name:str, method:str, folds:str, overrides:dict, out:Path, 
     cfg = demo_config(method, **overrides)
     make_config(method, 'linear', **cfg)                 # refuse a bad override before anything runs
     f = Path(out)/'results.json'
-    if f.exists() and [str(r['fold']) for r in json.loads(f.read_text())['folds']] == [str(i) for i in parse_folds(folds)]:
-        return None                                      # finished before: its row is in the CSV already
-    t0 = time.time()
+    done = f.exists() and [str(r['fold']) for r in json.loads(f.read_text())['folds']] == [str(i) for i in parse_folds(folds)]
+    t0 = time.time()   # run_cv also when done: it refuses a finished run of other settings instead of passing it off as this one
     res = run_cv(store, method, 'linear', folds, out, resume=True, workers=workers, progress=False, verbose=False, **cfg)
+    if done: return None                                 # finished before: its row is in the CSV already
     row = trial_row(name, 'dev: synthetic default', method, folds, overrides, res, time.time() - t0)
     append_row(row, Path(csv_path) if csv_path else TRIALS_CSV)
     print(f"{name} {method}: val {100*row['val_accuracy']:.1f}  logreg val {100*row['logreg_val_accuracy']:.1f}  "
