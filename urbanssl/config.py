@@ -159,7 +159,7 @@ def config_help(name:str, with_default:bool=True) -> str:
     f = {f.name: f for f in fields(TrainConfig)}[name]
     if not with_default: return f.metadata['help']
     if name in METHOD_FIELDS:
-        d = ', '.join(f"{m} {method_defaults(m)[name]}" for m in [*METHODS, *BASELINES] if method_defaults(m)[name] is not None)
+        d = ', '.join(f"{m} {method_defaults(m)[name]}" for m in [*METHODS, *BASELINES] if m != 'frozen' and method_defaults(m)[name] is not None)   # frozen trains only the probe
         return f"{f.metadata['help']} (default: {d})"
     return f"{f.metadata['help']} (default: {f.default})"
 
