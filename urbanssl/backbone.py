@@ -199,6 +199,7 @@ def create_backbone(name:str='resnet50', # 'resnet18', 'resnet34', 'resnet50', '
                                            "they pool as timm does (use pool='avg')")
         return _timm(name[5:], in_chans, pretrained, **kwargs)
     if name in RESNETS: return _resnet(name, in_chans, pretrained, pool)
+    if name.startswith('hear:'): return nn.Flatten(), in_chans   # a HEAR module's embeddings, computed beforehand (`urbanssl.frozen`): (B, D, 1, 1) -> (B, D)
     if name == 'cnn':
         model = SpecCNN(in_chans, tuple(cnn_width * 2**i for i in range(4)), pool=pool)
         if pretrained is not None:

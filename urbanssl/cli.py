@@ -77,12 +77,20 @@ def urbanssl_train(
     workers:Param("torch CPU threads (0: torch's default, all cores)", int)=0,
     cache_dir:Param('where decoded spectrogram stores are cached (default: $URBANSSL_CACHE or ~/.cache/urbanssl/stores)', str)=None,
     quiet:Param('no progress bars', store_true)=False,
+    encoder:Param('--method frozen: a HEAR module to evaluate (load_model, get_scene_embeddings, get_timestamp_embeddings), e.g. '
+                  'urbanssl.hear; it is imported and run as your own code', str)=None,
+    encoder_weights:Param("--method frozen: the module's load_model argument; an urbanssl run directory scores each fold with "
+                          "its own checkpoint, one urbanssl checkpoint only its held-out fold", str)=None,
 ):
     "Cross-validated SSL pretraining and evaluation over the dataset's folds (options take - or _: --batch-size)."
     args = locals()
     cfg = {f.name: args[f.name] for f in fields(TrainConfig) if f.name not in ('method', 'protocol')}
-    res = run_cv(data, method, protocol, folds, out, resume=resume, device=device, workers=workers, image_size=image_size,
-                 cache_dir=cache_dir, progress=not quiet, **cfg)
+    if method == 'frozen' or encoder is not None:   # a fixed HEAR encoder's embeddings instead of training (`urbanssl.frozen`)
+        from urbanssl.frozen import run_frozen
+        res = run_frozen(data, encoder, encoder_weights, method, protocol, folds, out, resume=resume, device=device, workers=workers,
+                         cache_dir=cache_dir, progress=not quiet, **cfg)
+    else: res = run_cv(data, method, protocol, folds, out, resume=resume, device=device, workers=workers, image_size=image_size,
+                       cache_dir=cache_dir, progress=not quiet, **cfg)
     if int(os.environ.get('RANK', 0)) == 0:
         sd = '' if res['std_accuracy'] is None else f" ± {100*res['std_accuracy']:.1f} (sample std)"   # None: one fold
         print(f"{method}/{protocol}: mean accuracy {100*res['mean_accuracy']:.1f}%{sd} over {len(res['folds'])} folds -> {out}")
@@ -245,6 +253,8 @@ def urbanssl_demo(
     workers:int=2,        # torch CPU threads (0: torch's default, all cores); 2, the default, is the setting the stored numbers come from
     quiet:store_true=False, # no progress bars
     suite:store_true=False, # run the evaluation suite instead: the preset on the dev set's ten folds and on every registered eval set (resumable; --out default suite_out)
+    encoder:str=None,     # also a row for this HEAR module (--method frozen of urbanssl_train; imported and run as your own code), e.g. urbanssl.hear
+    encoder_weights:str=None, # the module's load_model argument (an urbanssl run directory: each fold scored with its own checkpoint)
 ):
     "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K or your data."
     if suite:
@@ -253,6 +263,10 @@ def urbanssl_demo(
                                        device=device, progress=not quiet)))
         return
     fr = [float(f) for f in label_fractions.split(',')] if label_fractions else None
+    if encoder is not None:
+        from urbanssl.frozen import demo_with_encoder
+        return demo_with_encoder(encoder, encoder_weights, out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr,
+                                 device=device, workers=workers, progress=not quiet)
     run_demo(out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr, device=device, workers=workers, progress=not quiet)
 
 demo_main = console_main(urbanssl_demo)

@@ -20,13 +20,15 @@ __all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'LEGA
 # %% ../nbs/09_config.ipynb #6cb5c31b
 METHODS = {'simclr': SimCLR, 'byol': BYOL}
 BASELINES = {'supervised': dict(epochs=100, lr=1e-3, weight_decay=0., hidden_dim=None, out_dim=None),
-             'random':     dict(epochs=15, lr=1e-3, weight_decay=0., hidden_dim=None, out_dim=None)} # epochs: the most (supervised stops early on its validation split); random trains nothing
+             'random':     dict(epochs=15, lr=1e-3, weight_decay=0., hidden_dim=None, out_dim=None), # epochs: the most (supervised stops early on its validation split); random trains nothing
+             'frozen':     dict(epochs=0, lr=1e-3, weight_decay=0., hidden_dim=None, out_dim=None)} # a HEAR module's embeddings (`urbanssl.frozen`): nothing trained but the probe
 PROTOCOLS = ('linear', 'finetune', 'joint')
 
 # %% ../nbs/09_config.ipynb #6df3f09d
 PHASES = {'ssl':        {'linear': ['pretrain', 'probe'], 'finetune': ['pretrain', 'finetune'], 'joint': ['joint']},
           'supervised': {'linear': ['finetune', 'probe'], 'finetune': ['finetune']},
-          'random':     {'linear': ['probe'], 'finetune': ['finetune']}}
+          'random':     {'linear': ['probe'], 'finetune': ['finetune']},
+          'frozen':     {'linear': ['probe']}}
 
 # %% ../nbs/09_config.ipynb #69e332ff
 def check_method(method:str, protocol:str) -> None:
@@ -36,6 +38,7 @@ def check_method(method:str, protocol:str) -> None:
     if protocol not in PROTOCOLS: raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if protocol == 'joint' and method not in METHODS:
         raise ValueError(f"protocol 'joint' combines an SSL loss with cross-entropy; it needs method {' or '.join(METHODS)}, not {method!r}")
+    if method == 'frozen' and protocol != 'linear': raise ValueError(f"method 'frozen' evaluates a fixed encoder's embeddings: protocol 'linear' only, not {protocol!r}")
 
 # %% ../nbs/09_config.ipynb #e83a145e
 def plan_phases(method:str, protocol:str) -> list[str]:
@@ -156,7 +159,7 @@ def config_help(name:str, with_default:bool=True) -> str:
     f = {f.name: f for f in fields(TrainConfig)}[name]
     if not with_default: return f.metadata['help']
     if name in METHOD_FIELDS:
-        d = ', '.join(f"{m} {method_defaults(m)[name]}" for m in [*METHODS, *BASELINES] if method_defaults(m)[name] is not None)
+        d = ', '.join(f"{m} {method_defaults(m)[name]}" for m in [*METHODS, *BASELINES] if m != 'frozen' and method_defaults(m)[name] is not None)   # frozen trains only the probe
         return f"{f.metadata['help']} (default: {d})"
     return f"{f.metadata['help']} (default: {f.default})"
 

@@ -146,7 +146,8 @@ def _run_cv(data, config, folds, out, resume, dev, workers, image_size, cache_di
     results = []
     for k, tr, te in splits:
         t0 = time.time()
-        ft = FoldTrainer(x, y, tr, te, config, k, store.class_names, out/ckpt_name(config['method'], store.dataset, k),
+        xk = store.fold_data(k) if hasattr(store, 'fold_data') else x   # features that depend on the held-out fold (`urbanssl.frozen`)
+        ft = FoldTrainer(xk, y, tr, te, config, k, store.class_names, out/ckpt_name(config['method'], store.dataset, k),
                          dev, progress, on_batch, on_epoch, groups=store.meta['group'].to_numpy())
         results.append(ft.run(resume=resume))
         if rank == 0:

@@ -10,7 +10,7 @@ from fastcore.script import anno_parser
 
 # %% auto #0
 __all__ = ['CHOICES', 'undash_args', 'console_main', 'option_values', 'early_check', 'is_user_error', 'run_entry', 'train',
-           'demo', 'report', 'predict', 'cache']
+           'demo', 'report', 'predict', 'cache', 'embed']
 
 # %% ../nbs/18a_entry.ipynb #a8d4bc28
 def undash_args(argv:list) -> list:
@@ -34,7 +34,7 @@ def console_main(func):
     return main
 
 # %% ../nbs/18a_entry.ipynb #e0000005
-CHOICES = {'method': ('simclr', 'byol', 'supervised', 'random'), 'protocol': ('linear', 'finetune', 'joint'),
+CHOICES = {'method': ('simclr', 'byol', 'supervised', 'random', 'frozen'), 'protocol': ('linear', 'finetune', 'joint'),
            'augment': ('audio', 'audio_eq', 'byol_a', 'image', 'none', 'seed'), 'pool': ('avg', 'meanmax'), 'probe': ('evar', 'fixed'),
            'tau_schedule': ('constant', 'cosine'), 'preset': ('quick', 'long'), 'views': ('separate', 'joint'),
            'channels_last': ('always', 'cuda'), 'crop_views': ('own', 'shared'), 'crop_where': ('uniform', 'energy')}
@@ -94,3 +94,4 @@ def demo(): return run_entry('urbanssl_demo', 'urbanssl.cli:demo_main')
 def report(): return run_entry('urbanssl_report', 'urbanssl.report:urbanssl_report')
 def predict(): return run_entry('urbanssl_predict', 'urbanssl.report:urbanssl_predict')
 def cache(): return run_entry('urbanssl_cache', 'urbanssl.cli:urbanssl_cache')
+def embed(): return run_entry('urbanssl_embed', 'urbanssl.frozen:urbanssl_embed', required=('checkpoint', 'data', 'out'), must_exist=('checkpoint', 'data'))
