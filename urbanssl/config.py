@@ -4,6 +4,7 @@
 
 # %% ../nbs/09_config.ipynb #82cb3ff7
 from __future__ import annotations
+import math
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
@@ -15,7 +16,7 @@ from .byol import BYOL
 # %% auto #0
 __all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'LEGACY_VALUES', 'MONITOR_FIELDS', 'check_method',
            'plan_phases', 'method_defaults', 'TrainConfig', 'make_config', 'config_help', 'RunData', 'RunPlace',
-           'run_record', 'config_from_record', 'resume_diff', 'phase_epochs']
+           'run_record', 'config_from_record', 'resume_diff', 'phase_epochs', 'epoch_lr']
 
 # %% ../nbs/09_config.ipynb #6cb5c31b
 METHODS = {'simclr': SimCLR, 'byol': BYOL}
@@ -90,6 +91,8 @@ class TrainConfig:
     eval_batch_size:int = _opt(256, 'batch size of feature extraction and evaluation')
     epochs:int|None = _opt(None, 'training epochs (pretraining; supervised training from scratch: the most, it stops early on its validation split)')
     lr:float|None = _opt(None, 'Adam learning rate')
+    lr_schedule:str = _opt('constant', 'SSL pretraining learning rate: constant, or cosine (from lr to 0 over the epochs, set at '
+                                       'the start of each epoch)')
     weight_decay:float|None = _opt(None, 'Adam weight decay')
     hidden_dim:int|None = _opt(None, 'projector hidden size')
     out_dim:int|None = _opt(None, 'projection size')
@@ -133,6 +136,7 @@ def _validate(self:TrainConfig):
         if not getattr(self, k) > 0: raise ValueError(f"{k} must be > 0, got {getattr(self, k)!r}")
     if not 0 <= self.tau <= 1: raise ValueError(f"tau must be in [0, 1], got {self.tau!r}")
     if self.tau_schedule not in ('constant', 'cosine'): raise ValueError(f"tau_schedule must be constant or cosine, got {self.tau_schedule!r}")
+    if self.lr_schedule not in ('constant', 'cosine'): raise ValueError(f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
     if self.method in METHODS and self.protocol != 'joint' and self.epochs < 1: raise ValueError("epochs must be >= 1 for SSL pretraining")
     if not isinstance(self.cnn_width, int) or self.cnn_width < 1 or (self.cnn_width != 32 and self.backbone != 'cnn'):
         raise ValueError(f"cnn_width must be an integer >= 1, and is for the cnn backbone only; got {self.cnn_width!r} with {self.backbone!r}")
@@ -182,7 +186,8 @@ def run_record(cfg:TrainConfig, data:RunData|None=None, place:RunPlace|None=None
 
 # %% ../nbs/09_config.ipynb #f5eb40ac
 LEGACY_VALUES = dict(crop_s=None, pool='avg', probe='fixed', probe_patience=20, probe_seeds=1, val_fraction=0.1,
-                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own', crop_where='uniform', finetune_patience=0, finetune_steps=0, knn_every=1)  # fields added later: the value that reproduces records written before them
+                     label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own', crop_where='uniform', finetune_patience=0, finetune_steps=0, knn_every=1,
+                     lr_schedule='constant')  # fields added later: the value that reproduces records written before them
 
 def config_from_record(record:dict) -> TrainConfig:
     "The `TrainConfig` of a stored run record (config.json or a checkpoint's `config`)."
@@ -204,3 +209,9 @@ def phase_epochs(cfg:TrainConfig, phase:str) -> int:
     if phase == 'probe': return cfg.probe_epochs
     if phase == 'finetune' and cfg.method in METHODS: return cfg.finetune_epochs
     return cfg.epochs
+
+# %% ../nbs/09_config.ipynb #00612d27
+def epoch_lr(cfg:TrainConfig, epoch:int) -> float:
+    "The SSL pretraining learning rate of `epoch` (from 0) under `cfg.lr_schedule`."
+    if cfg.lr_schedule == 'constant': return cfg.lr
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(1, cfg.epochs)))

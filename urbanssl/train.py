@@ -17,7 +17,7 @@ from .backbone import create_backbone, Classifier
 from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_mean, epoch_batches, load_batch,
                                   derive_seed, get_device, memory_format)
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
-from .config import METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases, phase_epochs
+from .config import METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases, phase_epochs, epoch_lr
 from .data import progress_bars
 from .splits import labelled_split
 from .probe import logreg_probe, extract_features, fit_linear_probe, knn_accuracy, predict_logits, loss_and_accuracy, evar_probe, ssl_val_loss, knn_monitor
@@ -241,6 +241,7 @@ def pretrain(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
     model = self.ddp_wrap(self.ssl)
     for ep in self.epoch_range('pretrain', start, c.epochs):
         kw = self.epoch_kwargs('pretrain', ep)
+        for g in opt.param_groups: g['lr'] = epoch_lr(c, ep)
         loss = ssl_epoch(model, self.x, self.train_idx, self.augment, opt, scaler, **kw)
         val = ssl_val_loss(self.ssl, self.x, self.val_idx, self.augment, c.eval_batch_size, kw['seed'], self.device)
         monitor = len(self.val_idx) and ((ep + 1) % c.knn_every == 0 or ep + 1 == c.epochs)   # NaN on the epochs between
