@@ -4,14 +4,16 @@
 
 # %% ../nbs/18_cli.ipynb #4c65fdae
 from __future__ import annotations
-import json, os, re, shutil, sys, time
+import importlib, json, os, pickle, re, shutil, subprocess, sys, tempfile, time, traceback
 from dataclasses import fields
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse, store_true, Param
 from .entry import console_main
-from .config import TrainConfig, config_help
+from .config import TrainConfig, config_help, make_config
 from .cv import run_cv, label_efficiency
+from .distributed import get_device
+from .checkpoint import write_text_atomic
 from .data import detect_layout, load_store, default_cache_dir, pid_alive, build_owners, readable_path
 from .checkset import make_checkset, CHECKSET_MANIFEST
 from .synth import make_synthetic, default_data_dir, SYNTH_MANIFEST
@@ -21,8 +23,8 @@ from .stats import read_results, fold_scores, fold_summary, paired_differences, 
 
 # %% auto #0
 __all__ = ['train_main', 'DEMO_METHODS', 'DEMO_PRESETS', 'DEMO_FOLDS', 'READOUTS', 'BASELINES', 'demo_main', 'urbanssl_train',
-           'demo_config', 'comparison_table', 'comparison_markdown', 'paired_markdown', 'demo_data', 'run_demo',
-           'urbanssl_demo', 'cached_stores', 'urbanssl_cache']
+           'demo_config', 'comparison_table', 'comparison_markdown', 'paired_markdown', 'demo_data', 'demo_jobs',
+           'run_demo', 'urbanssl_demo', 'cached_stores', 'urbanssl_cache']
 
 # %% ../nbs/18_cli.ipynb #809dfc6b
 _H = config_help
@@ -58,6 +60,7 @@ def urbanssl_train(
     eval_batch_size:Param(_H('eval_batch_size'), int)=None,
     epochs:Param(_H('epochs'), int)=None,
     lr:Param(_H('lr'), float)=None,
+    lr_schedule:Param(_H('lr_schedule'), str)=None,
     weight_decay:Param(_H('weight_decay'), float)=None,
     hidden_dim:Param(_H('hidden_dim'), int)=None,
     out_dim:Param(_H('out_dim'), int)=None,
@@ -102,7 +105,8 @@ DEMO_METHODS = ('simclr', 'byol', 'supervised', 'random')
 _BYOL = dict(lr=1e-3, tau=0.99, tau_schedule='cosine', hidden_dim=1024, out_dim=256)
 DEMO_PRESETS = {   # `common`: every method (the baselines too) gets the same backbone and augmentations
     'quick': dict(folds='1,2', synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
-                  methods=dict(simclr=dict(epochs=60, batch_size=128), byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=50, batch_size=64),
+                  methods=dict(simclr=dict(epochs=36, batch_size=128, lr_schedule='cosine'),
+                               byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=30, batch_size=64, lr_schedule='cosine'),
                                supervised=dict(epochs=50, batch_size=64), random=dict())),
     'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0), common=dict(augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
                   methods=dict(simclr=dict(epochs=200, batch_size=256), byol=dict(_BYOL, epochs=200, batch_size=32),
@@ -196,6 +200,68 @@ def demo_data(data=None, preset:str='quick', synth:dict|None=None, checkset:bool
     return make_synthetic(root, **settings, progress=progress), 'synthetic'
 
 # %% ../nbs/18_cli.ipynb #92482751
+_JOB_ORDER = ('byol', 'simclr', 'supervised', 'random')   # the longest first: a process that comes free takes the next one
+
+def demo_jobs(jobs:int|None, workers:int, device:str='auto', n_methods:int=len(DEMO_METHODS)) -> tuple:
+    "(processes, torch threads in each) for `run_demo`; `jobs` None: 2 on a CPU with 2 or more threads (outside `torchrun`), else 1."
+    if jobs is not None and int(jobs) < 1: raise ValueError(f"--jobs {jobs}: expected 1 or more (or leave it out: 2 on a CPU)")
+    threads = int(workers) or (os.cpu_count() or 1)
+    if jobs is None: jobs = 2 if get_device(device).type == 'cpu' and threads >= 2 and int(os.environ.get('WORLD_SIZE', 1)) == 1 else 1
+    jobs = max(1, min(int(jobs), n_methods))
+    return jobs, (int(workers) if jobs == 1 else max(1, threads // jobs))
+
+def _demo_method(root, cache_dir, method:str, runs:list, cfg:dict, folds, device:str, workers:int, progress:bool, verbose:bool) -> float:
+    "Run one demo method (all its seeds and folds); returns its seconds. With jobs > 1, `run_demo` runs it in a child process."
+    t, store = time.time(), load_store(root, cache_dir=cache_dir, progress=False)
+    for d, seed in runs:
+        run_cv(store, method, 'linear', folds, d, resume=True, device=device, workers=workers, progress=progress,
+               verbose=verbose, cache_dir=cache_dir, **{**cfg, **seed})
+    return time.time() - t
+
+def _demo_child(spec:str):
+    "Entry of a child process of `run_demo`: run the method that the pickle `spec` names, and write its seconds (or its error) beside it."
+    f = Path(spec)
+    try: res = dict(seconds=_demo_method(**pickle.loads(f.read_bytes())))
+    except BaseException as e: res = dict(error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+    write_text_atomic(f.with_suffix('.json'), json.dumps(res))
+    sys.exit(0 if 'seconds' in res else 1)
+
+def _child_result(m:str, p, f:Path) -> float:
+    "The seconds that method `m`'s finished child process `p` reported; its error, with the child's message, when it failed."
+    r = f.with_suffix('.json')
+    res = json.loads(r.read_text()) if r.exists() else {}
+    if p.returncode == 0 and 'seconds' in res: return res['seconds']
+    if res.get('traceback'): sys.stderr.write(res['traceback'])
+    raise RuntimeError(f"{m} failed in its process (exit status {p.returncode}): {res.get('error', 'it wrote no result; see its output above')}")
+
+def _run_methods(root, cache_dir, runs:dict, cfgs:dict, folds, device, jobs:int, threads:int, progress, verbose) -> dict:
+    "Seconds per method: in this process (jobs 1), or `jobs` child processes that each take the next method, the longest first."
+    if jobs == 1: return {m: _demo_method(root, cache_dir, m, runs[m], cfgs[m], folds, device, threads, progress, verbose) for m in runs}
+    pending = sorted(runs, key=lambda m: _JOB_ORDER.index(m) if m in _JOB_ORDER else len(_JOB_ORDER))
+    here = Path(importlib.import_module('urbanssl').__file__).parent.parent   # the child imports this same package
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(p for p in (str(here), os.environ.get('PYTHONPATH')) if p)}
+    running, secs = {}, {}
+    with tempfile.TemporaryDirectory(prefix='urbanssl-demo-') as td:
+        try:
+            while pending or running:
+                while pending and len(running) < jobs:
+                    m = pending.pop(0)
+                    f = Path(td)/f'{m}.pkl'
+                    f.write_bytes(pickle.dumps(dict(root=root, cache_dir=cache_dir, method=m, runs=runs[m], cfg=cfgs[m], folds=folds,
+                                                    device=device, workers=threads, progress=False, verbose=verbose)))
+                    running[m] = (subprocess.Popen([sys.executable, '-c', f'from urbanssl.cli import _demo_child; _demo_child({str(f)!r})'],
+                                                   env=env), f)
+                for m, (p, f) in list(running.items()):
+                    if p.poll() is None: continue
+                    del running[m]
+                    secs[m] = _child_result(m, p, f)
+                    if verbose: print(f"{m}: done in {secs[m]:.0f} s")
+                time.sleep(0.2)
+        finally:   # on an error or an interrupt, the others stop too; what they finished is on disk, and a rerun resumes
+            for p, _ in running.values(): p.terminate()
+            for p, _ in running.values(): p.wait()
+    return {m: secs[m] for m in runs}
+
 def run_demo(out='demo_out',            # output folder: one run directory per method, comparison.md and .csv
              folds=None,                 # held-out folds (default: the preset's)
              data=None,                  # dataset root: generated (synthetic) when missing or empty, else used read-only
@@ -207,7 +273,8 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
              label_fractions=None,       # also measure accuracy against these label fractions (e.g. (0.01, 0.1, 1.0))
              cache_dir=None,             # spectrogram store cache
              device:str='auto',          # auto, cpu or cuda
-             workers:int=2,              # torch CPU threads
+             workers:int=2,              # torch CPU threads in all (0: every core)
+             jobs:int|None=None,         # methods run at once, each in its own process with workers // jobs threads (default: 2 on a CPU, 1 on a GPU)
              progress:bool=True, verbose:bool=True,
              **overrides) -> pd.DataFrame:  # training settings applied to every method
     "Run the demo comparison; returns the table and writes it to `out`."
@@ -217,16 +284,15 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
     folds = folds or p['folds']
     root, kind = demo_data(data, preset, synth, checkset, progress)
     store = load_store(root, cache_dir=cache_dir, progress=progress)
-    if verbose: print(f"{len(store)} clips ({kind}) in {readable_path(root)} ({time.time() - t0:.0f} s); torch threads: {workers} (--workers N to change)")
-    secs, cfgs = {}, {m: demo_config(m, preset, **overrides) for m in methods}
+    jobs, threads = demo_jobs(jobs, workers, device, len(methods))
+    if verbose: print(f"{len(store)} clips ({kind}) in {readable_path(root)} ({time.time() - t0:.0f} s); "
+                      + (f"torch threads: {workers}" if jobs == 1 else f"{jobs} methods at once, {threads} torch thread(s) each")
+                      + " (--workers N, --jobs N to change)")
+    cfgs = {m: demo_config(m, preset, **overrides) for m in methods}
+    for m in methods: make_config(m, 'linear', **cfgs[m])   # a bad setting fails here, before any run starts
     s0 = overrides.get('seed', next(f.default for f in fields(TrainConfig) if f.name == 'seed'))
     runs = {m: [(out/m, {})] if seeds == 1 else [(out/m/f'seed{s0 + i}', {'seed': s0 + i}) for i in range(seeds)] for m in methods}
-    for m in methods:
-        t = time.time()
-        for d, seed in runs[m]:
-            run_cv(store, m, 'linear', folds, d, resume=True, device=device, workers=workers,
-                   progress=progress, verbose=verbose, cache_dir=cache_dir, **{**cfgs[m], **seed})
-        secs[m] = time.time() - t
+    secs = _run_methods(root, cache_dir, runs, cfgs, folds, device, jobs, threads, progress, verbose)
     df = comparison_table([[d for d, _ in runs[m]] for m in methods], secs)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out/'comparison.csv', index=False)
@@ -250,7 +316,8 @@ def urbanssl_demo(
     checkset:store_true=False, # run on the independent check set (generated once) instead of the synthetic set
     label_fractions:str=None,  # also measure accuracy against label fractions, e.g. 0.01,0.05,0.1,0.25,1
     device:str='auto',    # auto, cpu or cuda
-    workers:int=2,        # torch CPU threads (0: torch's default, all cores); 2, the default, is the setting the stored numbers come from
+    workers:int=2,        # torch CPU threads in all (0: every core); 2, the default, is the setting the stored numbers come from
+    jobs:int=None,        # methods run at once, each in its own process with workers // jobs threads (default: 2 on a CPU, 1 on a GPU)
     quiet:store_true=False, # no progress bars
     suite:store_true=False, # run the evaluation suite instead: the preset on the dev set's ten folds and on every registered eval set (resumable; --out default suite_out)
     encoder:str=None,     # also a row for this HEAR module (--method frozen of urbanssl_train; imported and run as your own code), e.g. urbanssl.hear
@@ -260,14 +327,15 @@ def urbanssl_demo(
     if suite:
         from urbanssl.suite import run_suite, suite_markdown   # the suite builds on this module
         print(suite_markdown(run_suite('suite_out' if out == 'demo_out' else out, preset=preset, seeds=seeds, workers=workers,
-                                       device=device, progress=not quiet)))
+                                       jobs=jobs, device=device, progress=not quiet)))
         return
     fr = [float(f) for f in label_fractions.split(',')] if label_fractions else None
     if encoder is not None:
         from urbanssl.frozen import demo_with_encoder
         return demo_with_encoder(encoder, encoder_weights, out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr,
-                                 device=device, workers=workers, progress=not quiet)
-    run_demo(out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr, device=device, workers=workers, progress=not quiet)
+                                 device=device, workers=workers, jobs=jobs, progress=not quiet)
+    run_demo(out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr, device=device, workers=workers, jobs=jobs,
+             progress=not quiet)
 
 demo_main = console_main(urbanssl_demo)
 

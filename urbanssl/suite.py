@@ -69,7 +69,7 @@ def _dataset_record(out:Path, name:str, folds:str, seeds:int, seconds:float) -> 
 
 def run_suite(out='suite_out',      # suite folder: one demo folder per dataset, and suite.json
               sets=None,            # datasets to run (default: dev, then every registered eval set)
-              preset:str='quick', seeds:int=1, workers:int=2, device:str='auto',
+              preset:str='quick', seeds:int=1, workers:int=2, jobs:int|None=None, device:str='auto',
               progress:bool=False, verbose:bool=True) -> dict:
     "Run (or resume) the suite; returns suite.json's content."
     out, sets = Path(out), list(sets or SUITE_FOLDS)
@@ -83,7 +83,7 @@ def run_suite(out='suite_out',      # suite folder: one demo folder per dataset,
         if rec['datasets'].get(name, {}).get('folds') == SUITE_FOLDS[name]: continue   # done (a partial record is run on)
         t0 = time.time()
         run_demo(out/name, SUITE_FOLDS[name], suite_data(name, preset, progress), preset, seeds=seeds, workers=workers,
-                 device=device, progress=progress, verbose=verbose)
+                 jobs=jobs, device=device, progress=progress, verbose=verbose)
         rec['datasets'][name] = _dataset_record(out/name, name, SUITE_FOLDS[name], seeds, time.time() - t0)
         rec['commit'] = git_commit()
         write_text_atomic(f, json.dumps(rec, indent=1))
