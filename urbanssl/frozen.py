@@ -10,10 +10,11 @@ from types import ModuleType
 import numpy as np, pandas as pd
 import torch
 from fastcore.script import call_parse, store_true
-from .data import SpecConfig, SpecStore, read_metadata, load_wave, default_cache_dir, readable_path, progress_bars, _store_key, _report_bad
+from .data import SpecConfig, SpecStore, read_metadata, load_wave, default_cache_dir, readable_path, progress_bars, _store_key
 from .splits import parse_folds
 from .rundir import fold_checkpoints
 from .checkpoint import load_checkpoint, atomic_write
+from . import __version__
 
 # %% auto #0
 __all__ = ['HEAR_API', 'import_encoder', 'load_encoder', 'model_device', 'embed_waves', 'encoder_checkpoints', 'check_no_leakage',
@@ -72,7 +73,7 @@ def encoder_checkpoints(weights, # --encoder-weights: a run directory, a fold ch
         try: ck = load_checkpoint(c)
         except ValueError: return None                            # not a plain PyTorch file: a user's own weights
         if not isinstance(ck, dict) or not {'config', 'fold', 'classifier'} <= set(ck): return None
-        if dataset is not None and ck['config'].get('dataset') != dataset: return None
+        if dataset is not None and ck['config'].get('dataset', dataset) != dataset: return None
         out[int(ck['fold'])] = c
     return out or None
 
@@ -101,12 +102,19 @@ def audio_metadata(data) -> tuple:
     return meta, names, lay
 
 # %% ../nbs/23_frozen.ipynb #104b15e1
+def _file_stats(p:Path) -> str:
+    "The path, size and time of file or folder `p`, and for a folder those of every file under it (by relative name)."
+    st = p.stat(); s = f"|{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    for f in sorted(q for q in p.rglob('*') if q.is_file()) if p.is_dir() else []:
+        st = f.stat(); s += f"|{f.relative_to(p)}|{st.st_size}|{st.st_mtime_ns}"
+    return s
+
 def embedding_key(mod:ModuleType, weights, meta:pd.DataFrame, lay, cfg:SpecConfig) -> str:
-    "A short hash of the encoder (module name, its file's and the weights' size and time), the decoding and the data."
-    h = hashlib.sha1(f"{mod.__name__}|{_store_key(meta, lay, cfg)}".encode())
+    "A short hash of the encoder (module name, the weights as given, the module's and the weights' files), urbanssl's version, the decoding and the data."
+    w = repr(None if weights is None else str(weights))
+    h = hashlib.sha1(f"{mod.__name__}|{w}|{__version__}|{_store_key(meta, lay, cfg)}".encode())
     for f in (getattr(mod, '__file__', None), weights):
-        if f is not None and Path(f).exists():
-            st = os.stat(f); h.update(f"|{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+        if f is not None and Path(f).expanduser().exists(): h.update(_file_stats(Path(f).expanduser()).encode())
     return h.hexdigest()[:16]
 
 # %% ../nbs/23_frozen.ipynb #6a6aa45e
@@ -132,7 +140,9 @@ def clip_embeddings(mod:ModuleType, models:dict, # {key: (model, weights)}: e.g.
             except ValueError as e: bad.append((f, str(e).removeprefix(f + ': ')))
         if bad: continue
         for k in todo: parts[k].append(embed_waves(mod, models[k][0], np.stack(waves)))
-    _report_bad(bad, str(lay.root), False)
+    if bad: raise ValueError(f"{len(bad)} bad file(s) in {lay.root}:\n" + '\n'.join(f"  {f}: {e}" for f, e in bad[:20]) +
+                             (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else '') +
+                             "\nFix them, or remove them and their rows from the metadata, then run again.")
     for k in todo:
         out[k] = np.concatenate(parts[k])
         atomic_write(paths[k], lambda f: np.save(f, out[k]))
@@ -170,7 +180,7 @@ def run_frozen(data, # dataset root (UrbanSound8K audio layout or ESC-50)
     ks = sorted(int(f) for f in meta['fold'].unique()) if folds in (None, 'all') else parse_folds(folds)
     by_fold = check_no_leakage(encoder_checkpoints(encoder_weights, lay.dataset), ks, encoder_weights)
     dev, per_fold = str(get_device(device)), len(set(map(str, by_fold.values()))) > 1
-    models = {k if per_fold else None: (load_encoder(mod, w, dev), w) for k, w in (by_fold.items() if per_fold else [(None, encoder_weights)])}
+    models = {k if per_fold else None: (load_encoder(mod, w, dev), w) for k, w in (by_fold.items() if per_fold else [(None, next(iter(by_fold.values())))])}
     feats = clip_embeddings(mod, models, lay, meta, cache_dir=cache_dir, progress=progress)
     store = EmbeddingStore(feats, meta, names, lay, SpecConfig(sr=int(next(iter(models.values()))[0].sample_rate)))
     config = {k: v for k, v in config.items() if k not in _NOT_FROZEN}
@@ -185,13 +195,17 @@ def embed_clips(checkpoint, # an urbanssl run directory, or one fold checkpoint
     "Arrays of the NPZ file: embeddings (out of fold), file, fold, label, class_name, seen_in_pretraining, checkpoint."
     import urbanssl.hear as hear
     meta, names, lay = audio_metadata(data)
-    ckpts = encoder_checkpoints(checkpoint)
-    if ckpts is None: raise ValueError(f"--checkpoint {checkpoint}: not an urbanssl run directory or fold checkpoint")
-    if all_clips and Path(checkpoint).is_dir(): raise ValueError("--all-clips is for a single fold checkpoint; a run directory embeds every clip out of fold")
+    ckpts, is_dir = encoder_checkpoints(checkpoint, lay.dataset), Path(checkpoint).expanduser().is_dir()
+    if ckpts is None: raise ValueError(f"--checkpoint {checkpoint}: not an urbanssl run directory or fold checkpoint of {lay.dataset}")
+    if all_clips and is_dir: raise ValueError("--all-clips is for a single fold checkpoint; a run directory embeds every clip out of fold")
     models = {k: (load_encoder(hear, p, device), p) for k, p in ckpts.items()}
     feats = clip_embeddings(hear, models, lay, meta, cache_dir=cache_dir, progress=progress)
     folds, held = meta['fold'].to_numpy(), next(iter(ckpts)) if len(ckpts) == 1 else None
     rows = np.arange(len(meta)) if all_clips else np.flatnonzero(np.isin(folds, list(ckpts)))
+    if not all_clips and (left := sorted(set(folds.tolist()) - set(ckpts))):
+        why = (f"no checkpoint in {checkpoint} held them out" if is_dir else
+               f"{checkpoint} held out fold {held} only and saw them in pretraining (--all-clips embeds them too)")
+        print(f"urbanssl: skipped {int(np.isin(folds, left).sum())} clip(s) of fold(s) {', '.join(map(str, left))}: {why}", file=sys.stderr)
     by = np.array([held if all_clips else folds[i] for i in rows])
     emb = np.stack([feats[k][i] for k, i in zip(by, rows)]) if len(rows) else np.zeros((0, 0), np.float32)
     return dict(embeddings=emb, file=meta['file'].to_numpy(str)[rows], fold=folds[rows], label=meta['label'].to_numpy()[rows],
