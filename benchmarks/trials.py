@@ -25,13 +25,23 @@ COLUMNS = ['time', 'commit', 'name', 'data', 'method', 'folds', 'overrides', 'va
            'test_accuracy', 'logreg_test_accuracy', 'knn_accuracy', 'per_fold_val', 'per_fold_test', 'seconds', 'settings']
 
 
+_STARTED_AT = {}
+
 def commit() -> str:
-    "The checkout's commit, with '+dirty' when tracked files differ from it."
+    "The checkout's commit when this process first asked (its code is what was imported then), '+dirty' when tracked files differed."
+    if 'commit' not in _STARTED_AT: _STARTED_AT['commit'] = _read_commit()   # a long trial must not take the commit of a later checkout
+    return _STARTED_AT['commit']
+
+
+def _read_commit() -> str:
     try:
         sha = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=HERE, capture_output=True, text=True).stdout.strip()
         return sha + ('+dirty' if dirty else '')
     except (OSError, subprocess.CalledProcessError): return 'unknown'
+
+
+commit()   # read when the module is imported, with the code it will run
 
 
 def parse_value(v:str):
