@@ -67,6 +67,11 @@ def phase_rows(timer:PhaseTimer, wall:float) -> list[dict]:
     return rows + [dict(phase='other (split, models, setup)', seconds=round(other, 2), share=other / wall, calls=None)]
 
 
+def method_overrides(overrides:dict, method:str) -> dict:
+    "A variant's overrides for `method`: its settings for every method, updated with those under the method's own name."
+    return {**{k: v for k, v in overrides.items() if not isinstance(v, dict)}, **overrides.get(method, {})}
+
+
 def task_phases(t:dict) -> dict:
     "The demo's recipe (preset `t['preset']`, with `t['overrides']`) on fold `t['fold']` of the dev set, timed per phase."
     import torch
@@ -83,18 +88,32 @@ def task_phases(t:dict) -> dict:
             with timer.installed():
                 t0 = time.perf_counter()
                 res = run_cv(store, m, 'linear', str(t['fold']), Path(tmp)/m, workers=t.get('threads', 2), progress=False,
-                             verbose=False, **demo_config(m, t.get('preset', 'quick'), **t.get('overrides', {})))
+                             verbose=False, **demo_config(m, t.get('preset', 'quick'), **method_overrides(t.get('overrides', {}), m)))
                 wall = time.perf_counter() - t0
             f = res['folds'][0]
             out[m] = dict(wall_s=round(wall, 2), phases=phase_rows(timer, wall), accuracy=f['accuracy'],
+                          settings=demo_config(m, t.get('preset', 'quick'), **method_overrides(t.get('overrides', {}), m)),
                           probe_val_accuracy=f.get('probe_val_accuracy'), logreg_accuracy=f.get('logreg_accuracy'))
     return dict(data=kind, n_clips=len(store), store_load_s=round(load_s, 2), fold=t['fold'], overrides=t.get('overrides', {}),
                 methods=out, total_s=round(sum(v['wall_s'] for v in out.values()), 2))
 
 
 # (f)'s comparison: the speed levers off (as the demo ran before them) and on (the current preset), in the same run
+# (settings under a method's name apply to that method only, e.g. 'simclr': {'epochs': 60})
 PHASE_VARIANTS = {'before': {'knn_every': 1},    # the kNN monitor after every pretraining epoch
                   'after': {}}                   # the demo preset as it is
+
+
+def task_demo_wall(t:dict) -> dict:
+    "The whole demo (`run_demo`, preset as it is) on fold `t['fold']` of the dev set with `t['jobs']` processes: wall time, seconds per method."
+    from urbanssl.cli import run_demo, demo_data
+    root, kind = demo_data(None, t.get('preset', 'quick'), progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        df = run_demo(Path(tmp)/'demo', str(t['fold']), root, t.get('preset', 'quick'), workers=2, jobs=t['jobs'], progress=False, verbose=False)
+        wall = time.perf_counter() - t0
+    return dict(data=kind, fold=t['fold'], jobs=t['jobs'], wall_s=round(wall, 2),
+                methods={r['method']: dict(seconds=round(r['seconds'], 2), accuracy=r['accuracy_mean']) for r in df.to_dict('records')})
 
 
 def phase_summary(rows:list) -> list[dict]:
@@ -132,4 +151,7 @@ def phases_report(res:dict) -> list[str]:
         for m in methods:
             for p, sec in by[(v, m)]['phases'].items(): ph[p] = ph.get(p, 0.) + sec
         out.append(f"{v}: " + '; '.join(f"{p} {sec:.1f} s ({sec/tot:.0%})" for p, sec in sorted(ph.items(), key=lambda kv: -kv[1])))
+    for w in res.get('demo_walls') or []:
+        out.append(f"whole demo (run_demo, preset as it is) on fold {w['fold']} with {w['jobs']} process(es), 2 threads in all: "
+                   f"{w['wall_s']:.1f} s (" + ', '.join(f"{m} {x['seconds']:.1f} s" for m, x in w['methods'].items()) + ')')
     return out

@@ -25,10 +25,10 @@ from bench_data import task_data, task_data_mem
 from bench_steps import SHAPES, task_steps, task_step_mem, step_rows
 from bench_profile import task_profile
 from bench_mfu import task_mfu, mfu_rows
-from bench_phases import task_phases, PHASE_VARIANTS
+from bench_phases import task_phases, task_demo_wall, PHASE_VARIANTS
 from bench_report import report, targets
 
-TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=task_step_mem, profile=task_profile, mfu=task_mfu, phases=task_phases)
+TASKS = dict(data=task_data, data_mem=task_data_mem, steps=task_steps, step_mem=task_step_mem, profile=task_profile, mfu=task_mfu, phases=task_phases, demo_wall=task_demo_wall)
 
 
 # ---------------------------------------------------------------- driver
@@ -163,8 +163,12 @@ def main(quick:bool=False,                # reduced set (cnn backbone only, memo
                 wait_quiet(30)
                 r = run_task(dict(kind='phases', device=str(dev), fold=phases_fold, threads=2, overrides=PHASE_VARIANTS[name]))
                 phase_res.append(dict(variant=name, round=rnd, **r))
+    demo_walls = []   # the lever no phase timer sees: the methods in two one-thread processes, the whole demo on the same fold
+    if phases != 'off' and dev.type == 'cpu':
+        wait_quiet(30)
+        demo_walls.append(run_task(dict(kind='demo_wall', device=str(dev), fold=phases_fold, jobs=2)))
 
-    res = dict(meta=meta, data=data, steps=steps, profile=profiles, mfu=mfu_res, phases=phase_res, datasets=prep)
+    res = dict(meta=meta, data=data, steps=steps, profile=profiles, mfu=mfu_res, phases=phase_res, demo_walls=demo_walls, datasets=prep)
     meta.update(loadavg_after=loadavg(), duration_s=time.perf_counter() - t_start, foreign_cores_mean=round(whole.stop(), 2),
                 quiet_threshold_cores=QUIET)
     res['targets'] = targets(res)

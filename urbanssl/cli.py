@@ -105,8 +105,7 @@ DEMO_METHODS = ('simclr', 'byol', 'supervised', 'random')
 _BYOL = dict(lr=1e-3, tau=0.99, tau_schedule='cosine', hidden_dim=1024, out_dim=256)
 DEMO_PRESETS = {   # `common`: every method (the baselines too) gets the same backbone and augmentations
     'quick': dict(folds='1,2', synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
-                  methods=dict(simclr=dict(epochs=36, batch_size=128, lr_schedule='cosine'),
-                               byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=30, batch_size=64, lr_schedule='cosine'),
+                  methods=dict(simclr=dict(epochs=60, batch_size=128), byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=50, batch_size=64),
                                supervised=dict(epochs=50, batch_size=64), random=dict())),
     'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0), common=dict(augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
                   methods=dict(simclr=dict(epochs=200, batch_size=256), byol=dict(_BYOL, epochs=200, batch_size=32),
@@ -203,10 +202,11 @@ def demo_data(data=None, preset:str='quick', synth:dict|None=None, checkset:bool
 _JOB_ORDER = ('byol', 'simclr', 'supervised', 'random')   # the longest first: a process that comes free takes the next one
 
 def demo_jobs(jobs:int|None, workers:int, device:str='auto', n_methods:int=len(DEMO_METHODS)) -> tuple:
-    "(processes, torch threads in each) for `run_demo`; `jobs` None: 2 on a CPU with 2 or more threads (outside `torchrun`), else 1."
+    "(processes, torch threads in each) for `run_demo`: `jobs` (None: 1) processes on a CPU outside `torchrun`, else 1."
     if jobs is not None and int(jobs) < 1: raise ValueError(f"--jobs {jobs}: expected 1 or more (or leave it out: 2 on a CPU)")
     threads = int(workers) or (os.cpu_count() or 1)
-    if jobs is None: jobs = 2 if get_device(device).type == 'cpu' and threads >= 2 and int(os.environ.get('WORLD_SIZE', 1)) == 1 else 1
+    if jobs is None: jobs = 1   # two at once is faster on a CPU but not the default: see the markdown below
+    if int(jobs) > 1 and (get_device(device).type != 'cpu' or int(os.environ.get('WORLD_SIZE', 1)) > 1): jobs = 1   # one GPU, or torchrun
     jobs = max(1, min(int(jobs), n_methods))
     return jobs, (int(workers) if jobs == 1 else max(1, threads // jobs))
 
@@ -274,7 +274,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
              cache_dir=None,             # spectrogram store cache
              device:str='auto',          # auto, cpu or cuda
              workers:int=2,              # torch CPU threads in all (0: every core)
-             jobs:int|None=None,         # methods run at once, each in its own process with workers // jobs threads (default: 2 on a CPU, 1 on a GPU)
+             jobs:int|None=None,         # methods run at once on a CPU, each in its own process with workers // jobs threads (default 1)
              progress:bool=True, verbose:bool=True,
              **overrides) -> pd.DataFrame:  # training settings applied to every method
     "Run the demo comparison; returns the table and writes it to `out`."
@@ -317,7 +317,7 @@ def urbanssl_demo(
     label_fractions:str=None,  # also measure accuracy against label fractions, e.g. 0.01,0.05,0.1,0.25,1
     device:str='auto',    # auto, cpu or cuda
     workers:int=2,        # torch CPU threads in all (0: every core); 2, the default, is the setting the stored numbers come from
-    jobs:int=None,        # methods run at once, each in its own process with workers // jobs threads (default: 2 on a CPU, 1 on a GPU)
+    jobs:int=None,        # methods run at once on a CPU, each in its own process with workers // jobs threads (default 1; 2 is faster, its numbers drift, see the docs)
     quiet:store_true=False, # no progress bars
     suite:store_true=False, # run the evaluation suite instead: the preset on the dev set's ten folds and on every registered eval set (resumable; --out default suite_out)
     encoder:str=None,     # also a row for this HEAR module (--method frozen of urbanssl_train; imported and run as your own code), e.g. urbanssl.hear
