@@ -203,16 +203,17 @@ _JOB_ORDER = ('byol', 'simclr', 'supervised', 'random')   # the longest first: a
 
 def demo_jobs(jobs:int|None, workers:int, device:str='auto', n_methods:int=len(DEMO_METHODS)) -> tuple:
     "(processes, torch threads in each) for `run_demo`: `jobs` (None: 1) processes on a CPU outside `torchrun`, else 1."
-    if jobs is not None and int(jobs) < 1: raise ValueError(f"--jobs {jobs}: expected 1 or more (or leave it out: 2 on a CPU)")
+    if jobs is not None and int(jobs) < 1: raise ValueError(f"--jobs {jobs}: expected 1 or more (or leave it out: 1)")
     threads = int(workers) or (os.cpu_count() or 1)
     if jobs is None: jobs = 1   # two at once is faster on a CPU but not the default: see the markdown below
     if int(jobs) > 1 and (get_device(device).type != 'cpu' or int(os.environ.get('WORLD_SIZE', 1)) > 1): jobs = 1   # one GPU, or torchrun
     jobs = max(1, min(int(jobs), n_methods))
     return jobs, (int(workers) if jobs == 1 else max(1, threads // jobs))
 
-def _demo_method(root, cache_dir, method:str, runs:list, cfg:dict, folds, device:str, workers:int, progress:bool, verbose:bool) -> float:
+def _demo_method(root, cache_dir, method:str, runs:list, cfg:dict, folds, device:str, workers:int, progress:bool, verbose:bool,
+                 store=None) -> float:
     "Run one demo method (all its seeds and folds); returns its seconds. With jobs > 1, `run_demo` runs it in a child process."
-    t, store = time.time(), load_store(root, cache_dir=cache_dir, progress=False)
+    t, store = time.time(), store if store is not None else load_store(root, cache_dir=cache_dir, progress=False)   # a child loads its own
     for d, seed in runs:
         run_cv(store, method, 'linear', folds, d, resume=True, device=device, workers=workers, progress=progress,
                verbose=verbose, cache_dir=cache_dir, **{**cfg, **seed})
@@ -234,9 +235,9 @@ def _child_result(m:str, p, f:Path) -> float:
     if res.get('traceback'): sys.stderr.write(res['traceback'])
     raise RuntimeError(f"{m} failed in its process (exit status {p.returncode}): {res.get('error', 'it wrote no result; see its output above')}")
 
-def _run_methods(root, cache_dir, runs:dict, cfgs:dict, folds, device, jobs:int, threads:int, progress, verbose) -> dict:
-    "Seconds per method: in this process (jobs 1), or `jobs` child processes that each take the next method, the longest first."
-    if jobs == 1: return {m: _demo_method(root, cache_dir, m, runs[m], cfgs[m], folds, device, threads, progress, verbose) for m in runs}
+def _run_methods(store, root, cache_dir, runs:dict, cfgs:dict, folds, device, jobs:int, threads:int, progress, verbose) -> dict:
+    "Seconds per method: in this process on `store` (jobs 1), or `jobs` child processes that each take the next method, the longest first."
+    if jobs == 1: return {m: _demo_method(root, cache_dir, m, runs[m], cfgs[m], folds, device, threads, progress, verbose, store) for m in runs}
     pending = sorted(runs, key=lambda m: _JOB_ORDER.index(m) if m in _JOB_ORDER else len(_JOB_ORDER))
     here = Path(importlib.import_module('urbanssl').__file__).parent.parent   # the child imports this same package
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(p for p in (str(here), os.environ.get('PYTHONPATH')) if p)}
@@ -292,7 +293,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
     for m in methods: make_config(m, 'linear', **cfgs[m])   # a bad setting fails here, before any run starts
     s0 = overrides.get('seed', next(f.default for f in fields(TrainConfig) if f.name == 'seed'))
     runs = {m: [(out/m, {})] if seeds == 1 else [(out/m/f'seed{s0 + i}', {'seed': s0 + i}) for i in range(seeds)] for m in methods}
-    secs = _run_methods(root, cache_dir, runs, cfgs, folds, device, jobs, threads, progress, verbose)
+    secs = _run_methods(store, root, cache_dir, runs, cfgs, folds, device, jobs, threads, progress, verbose)
     df = comparison_table([[d for d, _ in runs[m]] for m in methods], secs)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out/'comparison.csv', index=False)
