@@ -1,14 +1,15 @@
-"""torch.compile of the SimCLR step on the CPU against the eager step, in one process, and whether this CPU has bf16 units.
+"""Step-level levers on the CPU against the fp32 eager step, in one process: bf16 autocast and `torch.compile`.
 
-The demo's SimCLR step (cnn backbone, width 16, batch 128, 2-s log-mel views of 64 x 87, channels_last, Adam) is timed
-eager and then compiled (`torch.compile`, default mode), the same model and batch, after warm-up steps; the compile
-time is reported apart. bf16 autocast is a lever only on CPUs with bf16 units (AVX512-BF16 or AMX): the flags in
-/proc/cpuinfo are printed, and where neither is present, bf16 is not tried.
+The demo's steps (cnn backbone, width 16, 2-s log-mel views of 64 x 87, channels_last, Adam): SimCLR at batch 128 and
+BYOL at batch 64 with its EMA update. Each variant is timed on the same model and batch after warm-up steps, in rounds
+that alternate the variants (so a load that comes and goes hits them alike); the median round is reported, and the
+compile time apart. bf16 autocast is tried only on CPUs with bf16 units (AVX512-BF16 or AMX, read from /proc/cpuinfo).
 
-    python benchmarks/bench_compile.py --threads 1
+    python benchmarks/bench_compile.py --threads 1 --methods simclr,byol --variants fp32,bf16,compiled
 """
 from __future__ import annotations
-import time
+import json, statistics, time
+from contextlib import nullcontext
 from fastcore.script import call_parse
 
 
@@ -19,26 +20,59 @@ def cpu_bf16_flags() -> list[str]:
     return sorted(set(flags) & {'avx512_bf16', 'amx_bf16'})
 
 
-@call_parse
-def main(threads:int=1,      # torch threads (1: as in the demo's two-process mode)
-         steps:int=20,       # timed steps of each variant
-         batch:int=128):
-    "Print eager and compiled ms per step, the compile time and the CPU's bf16 flags."
+def make_step(method:str, batch:int, width:int, variant:str):
+    "A closure running one training step of `method` in `variant` ('fp32', 'bf16' autocast or 'compiled' fp32)."
     import torch
     from urbanssl.backbone import create_backbone
     from urbanssl.simclr import SimCLR
-    torch.set_num_threads(threads); torch.manual_seed(0)
-    bb, d = create_backbone('cnn', 1, None, cnn_width=16)
-    m = SimCLR(bb, d).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(m.parameters(), 1e-3)
-    x1, x2 = [torch.randn(batch, 1, 64, 87).contiguous(memory_format=torch.channels_last) for _ in range(2)]
-    def run(f, n):
-        for _ in range(n):
-            loss = f(x1, x2); opt.zero_grad(); loss.backward(); opt.step()
-    run(m, 10); t = time.perf_counter(); run(m, steps); eager = (time.perf_counter() - t) / steps
-    c = torch.compile(m)
-    t = time.perf_counter(); run(c, 3); compile_s = time.perf_counter() - t
-    t = time.perf_counter(); run(c, steps); comp = (time.perf_counter() - t) / steps
-    print(f"threads {threads}, batch {batch}: eager {1000*eager:.0f} ms/step, compiled {1000*comp:.0f} ms/step "
-          f"(compiled / eager {comp/eager:.2f}x the time), compile {compile_s:.0f} s")
-    print(f"bf16 units on this CPU: {', '.join(cpu_bf16_flags()) or 'none (no avx512_bf16, no amx_bf16): bf16 autocast not tried'}")
+    from urbanssl.byol import BYOL
+    torch.manual_seed(0)
+    bb, d = create_backbone('cnn', 1, None, cnn_width=width)
+    m = (SimCLR(bb, d) if method == 'simclr' else BYOL(bb, d, hidden_dim=1024, out_dim=256)).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], 1e-3)
+    x1, x2 = [torch.rand(batch, 1, 64, 87).contiguous(memory_format=torch.channels_last) for _ in range(2)]
+    f = torch.compile(m) if variant == 'compiled' else m
+    ctx = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if variant == 'bf16' else nullcontext
+    def step():
+        with ctx(): loss = f(x1, x2).float()
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        if method == 'byol': m.update_target()
+    return step
+
+
+@call_parse
+def main(threads:int=1,             # torch threads (1: as in the demo's two-process mode)
+         steps:int=10,              # steps per variant in each round
+         rounds:int=5,              # rounds; the median round's ms/step is reported
+         methods:str='simclr,byol', # steps to time
+         variants:str='fp32,bf16,compiled', # fp32 eager (the reference), bf16 autocast, compiled fp32
+         width:int=16,
+         out:str=None):             # also write the rows as JSON here
+    "Print ms per step of each variant against fp32 eager, measured in the same run."
+    import torch
+    torch.set_num_threads(threads)
+    flags, rows = cpu_bf16_flags(), []
+    vs = [v for v in variants.split(',') if v != 'bf16' or flags]
+    print(f"threads {threads}, width {width}; bf16 units: {', '.join(flags) or 'none (bf16 not tried)'}")
+    for method in methods.split(','):
+        batch = 128 if method == 'simclr' else 64
+        fns, compile_s = {}, {}
+        for v in vs:
+            fns[v] = make_step(method, batch, width, v)
+            t = time.perf_counter()
+            for _ in range(3): fns[v]()
+            compile_s[v] = time.perf_counter() - t
+        ms = {v: [] for v in vs}
+        for _ in range(rounds):
+            for v in vs:
+                t = time.perf_counter()
+                for _ in range(steps): fns[v]()
+                ms[v].append(1e3 * (time.perf_counter() - t) / steps)
+        ref = statistics.median(ms['fp32']) if 'fp32' in ms else float('nan')
+        for v in vs:
+            med = statistics.median(ms[v])
+            rows.append(dict(method=method, batch=batch, width=width, threads=threads, variant=v, ms_per_step=round(med, 1),
+                             time_vs_fp32=round(med / ref, 3), warmup_s=round(compile_s[v], 1), bf16_flags=flags))
+            print(f"{method} batch {batch}: {v:8s} {med:6.1f} ms/step ({med/ref:.2f}x fp32 eager's time), warm-up {compile_s[v]:.0f} s")
+    if out:
+        with open(out, 'w') as fh: json.dump(rows, fh, indent=1)

@@ -12,6 +12,7 @@ from fastcore.basics import patch
 from .simclr import SimCLR, VIEWS
 from .recipes import CROP_VIEWS, CROP_WHERE
 from .byol import BYOL
+from .distributed import CPU_PRECISIONS, resolve_cpu_precision
 
 # %% auto #0
 __all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'LEGACY_VALUES', 'MONITOR_FIELDS', 'check_method',
@@ -113,6 +114,9 @@ class TrainConfig:
                                  'views made from it, as BYOL-A)')
     crop_where:str = _opt('uniform', "with crop_s: where each segment is cut: uniform (anywhere in the clip) or energy (around "
                                      "frames whose power stands above the clip's noise floor, so a short event is in the view)")
+    cpu_precision:str = _opt('fp32', 'on a CPU: fp32, bf16 (bfloat16 autocast of the forward passes) or auto (bf16 where the '
+                                     'CPU has AMX or AVX512-BF16 units, else fp32; stored as the value it resolved to). CUDA '
+                                     'runs use autocast whatever this says')
 
     def __post_init__(self):
         check_method(self.method, self.protocol)
@@ -121,6 +125,7 @@ class TrainConfig:
         for f in fields(self):
             v = getattr(self, f.name)
             setattr(self, f.name, v.item() if isinstance(v, np.generic) else str(v) if isinstance(v, Path) else v)
+        self.cpu_precision = resolve_cpu_precision(self.cpu_precision)   # 'auto' -> what this machine runs; a bad value fails here
         self._validate()
 
 # %% ../nbs/09_config.ipynb #0dc20aa8
@@ -187,7 +192,7 @@ def run_record(cfg:TrainConfig, data:RunData|None=None, place:RunPlace|None=None
 # %% ../nbs/09_config.ipynb #f5eb40ac
 LEGACY_VALUES = dict(crop_s=None, pool='avg', probe='fixed', probe_patience=20, probe_seeds=1, val_fraction=0.1,
                      label_fraction=1.0, cnn_width=32, views='joint', channels_last='cuda', crop_views='own', crop_where='uniform', finetune_patience=0, finetune_steps=0, knn_every=1,
-                     lr_schedule='constant')  # fields added later: the value that reproduces records written before them
+                     lr_schedule='constant', cpu_precision='fp32')  # fields added later: the value that reproduces records written before them
 
 def config_from_record(record:dict) -> TrainConfig:
     "The `TrainConfig` of a stored run record (config.json or a checkpoint's `config`)."

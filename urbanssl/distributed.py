@@ -5,15 +5,17 @@
 # %% ../nbs/07_distributed.ipynb #f52f66fb
 from __future__ import annotations
 import math, os, random, zlib
-from contextlib import nullcontext
+import contextvars
+from contextlib import contextmanager, nullcontext
 import numpy as np
 import torch, torch.nn as nn
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 # %% auto #0
-__all__ = ['get_device', 'derive_seed', 'seed_everything', 'autocast_for', 'make_scaler', 'dist_env', 'init_distributed',
-           'barrier', 'unwrap', 'reduce_mean', 'shard_indices', 'epoch_batches', 'memory_format', 'load_batch']
+__all__ = ['CPU_PRECISIONS', 'get_device', 'derive_seed', 'seed_everything', 'cpu_bf16_units', 'resolve_cpu_precision',
+           'cpu_precision', 'autocast_for', 'make_scaler', 'dist_env', 'init_distributed', 'barrier', 'unwrap',
+           'reduce_mean', 'shard_indices', 'epoch_batches', 'memory_format', 'load_batch']
 
 # %% ../nbs/07_distributed.ipynb #9acc4c5a
 def get_device(device:str='auto') -> torch.device:
@@ -39,15 +41,37 @@ def seed_everything(seed:int) -> None:
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
 # %% ../nbs/07_distributed.ipynb #deddd944
+CPU_PRECISIONS = ('fp32', 'bf16', 'auto')
+_CPU_AMP = contextvars.ContextVar('cpu_amp', default=None)   # the CPU autocast dtype inside `cpu_precision`, else None
+
+def cpu_bf16_units(cpuinfo:str='/proc/cpuinfo') -> list[str]:
+    "The bf16 units this CPU reports (`amx_bf16`, `avx512_bf16`); empty where it has none or there is no such file."
+    try: flags = next((l.split(':', 1)[1].split() for l in open(cpuinfo) if l.startswith('flags')), [])
+    except OSError: return []
+    return sorted(set(flags) & {'amx_bf16', 'avx512_bf16'})
+
+def resolve_cpu_precision(precision:str, units=None) -> str:
+    "`fp32` or `bf16`: `auto` is `bf16` where the CPU has bf16 units (`units`, default `cpu_bf16_units()`), else `fp32`."
+    if precision not in CPU_PRECISIONS: raise ValueError(f"cpu_precision must be one of {', '.join(CPU_PRECISIONS)}, got {precision!r}")
+    if precision != 'auto': return precision
+    return 'bf16' if (cpu_bf16_units() if units is None else units) else 'fp32'
+
+@contextmanager
+def cpu_precision(precision:str='fp32'):
+    "Within this context, `autocast_for` on a CPU device autocasts to bfloat16 when `precision` resolves to `bf16`."
+    token = _CPU_AMP.set(torch.bfloat16 if resolve_cpu_precision(precision) == 'bf16' else None)
+    try: yield
+    finally: _CPU_AMP.reset(token)
+
 def _amp_dtype(device:torch.device):
-    if device.type != 'cuda': return None
+    if device.type != 'cuda': return _CPU_AMP.get() if device.type == 'cpu' else None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 # %% ../nbs/07_distributed.ipynb #6dafbc23
 def autocast_for(device:torch.device):
-    "Mixed-precision context on CUDA, a no-op on CPU."
+    "Mixed-precision context: autocast on CUDA; on a CPU, bfloat16 autocast inside `cpu_precision('bf16')`, else a no-op."
     dt = _amp_dtype(device)
-    return torch.autocast('cuda', dtype=dt) if dt is not None else nullcontext()
+    return torch.autocast(device.type, dtype=dt) if dt is not None else nullcontext()
 
 # %% ../nbs/07_distributed.ipynb #bd4066a2
 def make_scaler(device:torch.device) -> torch.amp.GradScaler:

@@ -15,7 +15,7 @@ from fastcore.meta import delegates
 from .recipes import augment_for
 from .backbone import create_backbone, Classifier
 from .distributed import (autocast_for, make_scaler, dist_env, unwrap, reduce_mean, epoch_batches, load_batch,
-                                  derive_seed, get_device, memory_format)
+                                  derive_seed, get_device, memory_format, cpu_precision)
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import METHODS, TrainConfig, run_record, config_from_record, resume_diff, plan_phases, phase_epochs, epoch_lr
 from .data import progress_bars
@@ -384,12 +384,13 @@ def run(self:FoldTrainer, resume:bool=False) -> dict:
         self.restore(ck)
         if ck['complete']: return dict(ck['result'], probs=ck['probs'], test_idx=ck['test_idx'].numpy(), history=self.history)
     done = (self.phases.index(ck['phase']), ck['epoch']) if ck is not None else (-1, 0)
-    for i, phase in enumerate(self.phases):
-        n = phase_epochs(self.cfg, phase)
-        if i < done[0] or (i == done[0] and done[1] >= n): continue
-        if i == done[0]: getattr(self, phase)(done[1], ck['optimizer'], ck['scaler'])
-        else: getattr(self, phase)()
-    return self.evaluate()
+    with cpu_precision(self.cfg.cpu_precision):   # bf16 autocast on a CPU when the config asks for it
+        for i, phase in enumerate(self.phases):
+            n = phase_epochs(self.cfg, phase)
+            if i < done[0] or (i == done[0] and done[1] >= n): continue
+            if i == done[0]: getattr(self, phase)(done[1], ck['optimizer'], ck['scaler'])
+            else: getattr(self, phase)()
+        return self.evaluate()
 
 # %% ../nbs/11_train.ipynb #6ec83594
 @patch
