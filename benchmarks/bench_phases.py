@@ -78,6 +78,7 @@ def task_phases(t:dict) -> dict:
     from urbanssl.cli import demo_config, demo_data
     from urbanssl.cv import run_cv
     from urbanssl.data import load_store
+    from urbanssl.distributed import resolve_cpu_precision
     torch.set_num_threads(t.get('threads', 2))
     root, kind = demo_data(None, t.get('preset', 'quick'), progress=False)
     t0 = time.perf_counter(); store = load_store(root, progress=False); load_s = time.perf_counter() - t0
@@ -91,8 +92,9 @@ def task_phases(t:dict) -> dict:
                              verbose=False, **demo_config(m, t.get('preset', 'quick'), **method_overrides(t.get('overrides', {}), m)))
                 wall = time.perf_counter() - t0
             f = res['folds'][0]
-            out[m] = dict(wall_s=round(wall, 2), phases=phase_rows(timer, wall), accuracy=f['accuracy'],
-                          settings=demo_config(m, t.get('preset', 'quick'), **method_overrides(t.get('overrides', {}), m)),
+            settings = demo_config(m, t.get('preset', 'quick'), **method_overrides(t.get('overrides', {}), m))
+            out[m] = dict(wall_s=round(wall, 2), phases=phase_rows(timer, wall), accuracy=f['accuracy'], settings=settings,
+                          cpu_precision=resolve_cpu_precision(settings.get('cpu_precision', 'fp32')),   # what ran ('auto' resolved)
                           probe_val_accuracy=f.get('probe_val_accuracy'), logreg_accuracy=f.get('logreg_accuracy'))
     return dict(data=kind, n_clips=len(store), store_load_s=round(load_s, 2), fold=t['fold'], overrides=t.get('overrides', {}),
                 methods=out, total_s=round(sum(v['wall_s'] for v in out.values()), 2))
@@ -100,8 +102,8 @@ def task_phases(t:dict) -> dict:
 
 # (f)'s comparison: the speed levers off (as the demo ran before them) and on (the current preset), in the same run
 # (settings under a method's name apply to that method only, e.g. 'simclr': {'epochs': 60})
-PHASE_VARIANTS = {'before': {'knn_every': 1},    # the kNN monitor after every pretraining epoch
-                  'after': {}}                   # the demo preset as it is
+PHASE_VARIANTS = {'before': {'knn_every': 1, 'cpu_precision': 'fp32'},   # the kNN monitor after every pretraining epoch, float32
+                  'after': {}}                                         # the demo preset as it is
 
 
 def task_demo_wall(t:dict) -> dict:

@@ -6,6 +6,9 @@ test-accuracy differences are reported beside it and never acted on. Each call w
 markdown file, named by --name:
 
     python benchmarks/lever_gate.py --name "cosine, fewer epochs" --new RUNS_A --old RUNS_B --what "how they were run"
+
+With several pretraining seeds per side, give their run folders comma-separated (--new A_s0,A_s1 --old B_s0,B_s1): the
+seeds are averaged within each fold before the folds are paired.
 """
 from __future__ import annotations
 import re
@@ -18,12 +21,13 @@ GATE = -0.02
 READOUTS = (('probe validation (gate)', 'probe_val_accuracy'), ('probe test', 'accuracy'), ('logreg test', 'logreg_accuracy'))
 
 
-def gate_rows(new:Path, old:Path, methods:list) -> list[dict]:
-    "Per method: each readout's mean accuracy new / old and the paired difference, and whether the gate passes."
+def gate_rows(new:list, old:list, methods:list) -> list[dict]:
+    "Per method: each readout's mean accuracy new / old and the paired difference (seed folders averaged per fold), and whether the gate passes."
     out = []
     for m in methods:
-        d = {k: paired_differences(new/m, old/m, k) for _, k in READOUTS}
-        out.append(dict(method=m, diffs=d, means={k: (fold_summary(new/m, k)['mean'], fold_summary(old/m, k)['mean']) for _, k in READOUTS},
+        a, b = [Path(x)/m for x in new], [Path(x)/m for x in old]
+        d = {k: paired_differences(a, b, k) for _, k in READOUTS}
+        out.append(dict(method=m, diffs=d, means={k: (fold_summary(a, k)['mean'], fold_summary(b, k)['mean']) for _, k in READOUTS},
                         passes=d['probe_val_accuracy']['ci_low'] >= GATE - 1e-12))
     return out
 
@@ -41,17 +45,18 @@ def section(name:str, what:str, rows:list) -> str:
 
 @call_parse
 def main(name:str=None,               # the lever (the section's heading; required)
-         new:str=None,                # run folder of the lever: one run directory per method (required)
-         old:str=None,                # run folder of the previous setting, same folds (required)
+         new:str=None,                # run folder(s) of the lever, one run directory per method inside; comma-separated: one per seed (required)
+         old:str=None,                # run folder(s) of the previous setting, same folds (required)
          what:str='',                 # a sentence on what was run (commands, commits)
          methods:str='simclr,byol',
          md:str='benchmarks/levers.md'):
     "Write one lever's gate section into `md` (a section of the same name is replaced)."
     if not (name and new and old): raise SystemExit("--name, --new and --old are required")
-    rows = gate_rows(Path(new).expanduser(), Path(old).expanduser(), methods.split(','))
+    split = lambda v: [Path(x).expanduser() for x in v.split(',')]
+    rows = gate_rows(split(new), split(old), methods.split(','))
     f = Path(md)
     head = ("# Speed levers on the dev set: the gate of issue 24\n\nEach section: the lever's runs against the previous "
-            "setting's, paired by dev fold (all ten), one pretraining seed. Gate: the 95% t-interval of the paired difference "
+            "setting's, paired by dev fold (all ten), one pretraining seed unless the section says more. Gate: the 95% t-interval of the paired difference "
             "in the probe's validation accuracy has its lower end at or above -2 points. Test accuracies are reported, never "
             "used. Written by `python benchmarks/lever_gate.py`.\n\n")
     text = f.read_text() if f.exists() else head

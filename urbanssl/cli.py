@@ -75,6 +75,7 @@ def urbanssl_train(
     channels_last:Param(_H('channels_last'), str)=None,
     crop_views:Param(_H('crop_views'), str)=None,
     crop_where:Param(_H('crop_where'), str)=None,
+    cpu_precision:Param(_H('cpu_precision'), str)=None,
     image_size:Param('Kaggle PNG layout: images are resized to image_size x image_size (default: 128)', int)=None,
     device:Param('auto, cpu or cuda', str)='auto',
     workers:Param("torch CPU threads (0: torch's default, all cores)", int)=0,
@@ -323,9 +324,12 @@ def urbanssl_demo(
     suite:store_true=False, # run the evaluation suite instead: the preset on the dev set's ten folds and on every registered eval set (resumable; --out default suite_out)
     encoder:str=None,     # also a row for this HEAR module (--method frozen of urbanssl_train; imported and run as your own code), e.g. urbanssl.hear
     encoder_weights:str=None, # the module's load_model argument (an urbanssl run directory: each fold scored with its own checkpoint)
+    cpu_precision:str=None, # on a CPU: fp32, bf16 or auto (default: the preset's; quick: auto, bf16 where the CPU has AMX or AVX512-BF16 units)
 ):
     "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K or your data."
+    prec = {} if cpu_precision is None else dict(cpu_precision=cpu_precision)
     if suite:
+        if prec: raise ValueError("--cpu_precision does not apply to --suite: the suite runs the preset's recipe as it is")
         from urbanssl.suite import run_suite, suite_markdown   # the suite builds on this module
         print(suite_markdown(run_suite('suite_out' if out == 'demo_out' else out, preset=preset, seeds=seeds, workers=workers,
                                        jobs=jobs, device=device, progress=not quiet)))
@@ -334,9 +338,9 @@ def urbanssl_demo(
     if encoder is not None:
         from urbanssl.frozen import demo_with_encoder
         return demo_with_encoder(encoder, encoder_weights, out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr,
-                                 device=device, workers=workers, jobs=jobs, progress=not quiet)
+                                 device=device, workers=workers, jobs=jobs, progress=not quiet, **prec)
     run_demo(out, folds, data, preset, seeds=seeds, checkset=checkset, label_fractions=fr, device=device, workers=workers, jobs=jobs,
-             progress=not quiet)
+             progress=not quiet, **prec)
 
 demo_main = console_main(urbanssl_demo)
 
