@@ -5,10 +5,10 @@ BYOL at batch 64 with its EMA update. Each variant is timed on the same model an
 that alternate the variants (so a load that comes and goes hits them alike); the median round is reported, and the
 compile time apart. bf16 autocast is tried only on CPUs with bf16 units (AVX512-BF16 or AMX, read from /proc/cpuinfo).
 
-    python benchmarks/bench_compile.py --threads 1 --methods simclr,byol --variants fp32,bf16,compiled
+    python benchmarks/bench_compile.py --threads 2,1 --out benchmarks/results-cpu-levers.json
 """
 from __future__ import annotations
-import json, statistics, time
+import json, os, statistics, time
 from contextlib import nullcontext
 from fastcore.script import call_parse
 
@@ -41,7 +41,7 @@ def make_step(method:str, batch:int, width:int, variant:str):
 
 
 @call_parse
-def main(threads:int=1,             # torch threads (1: as in the demo's two-process mode)
+def main(threads:str='2,1',         # torch thread counts, comma-separated (2: one process on 2 cores; 1: two methods at once)
          steps:int=10,              # steps per variant in each round
          rounds:int=5,              # rounds; the median round's ms/step is reported
          methods:str='simclr,byol', # steps to time
@@ -49,12 +49,14 @@ def main(threads:int=1,             # torch threads (1: as in the demo's two-pro
          width:int=16,
          out:str=None):             # also write the rows as JSON here
     "Print ms per step of each variant against fp32 eager, measured in the same run."
-    import torch
-    torch.set_num_threads(threads)
+    import platform, torch
     flags, rows = cpu_bf16_flags(), []
     vs = [v for v in variants.split(',') if v != 'bf16' or flags]
-    print(f"threads {threads}, width {width}; bf16 units: {', '.join(flags) or 'none (bf16 not tried)'}")
-    for method in methods.split(','):
+    try: cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
+    except OSError: cpu = platform.processor()
+    for method, n in [(m, int(n)) for n in str(threads).split(',') for m in methods.split(',')]:
+        torch.set_num_threads(n)
+        print(f"threads {n}, width {width}; bf16 units: {', '.join(flags) or 'none (bf16 not tried)'}")
         batch = 128 if method == 'simclr' else 64
         fns, compile_s = {}, {}
         for v in vs:
@@ -71,8 +73,11 @@ def main(threads:int=1,             # torch threads (1: as in the demo's two-pro
         ref = statistics.median(ms['fp32']) if 'fp32' in ms else float('nan')
         for v in vs:
             med = statistics.median(ms[v])
-            rows.append(dict(method=method, batch=batch, width=width, threads=threads, variant=v, ms_per_step=round(med, 1),
+            rows.append(dict(method=method, batch=batch, width=width, threads=n, variant=v, ms_per_step=round(med, 1),
                              time_vs_fp32=round(med / ref, 3), warmup_s=round(compile_s[v], 1), bf16_flags=flags))
             print(f"{method} batch {batch}: {v:8s} {med:6.1f} ms/step ({med/ref:.2f}x fp32 eager's time), warm-up {compile_s[v]:.0f} s")
     if out:
-        with open(out, 'w') as fh: json.dump(rows, fh, indent=1)
+        meta = dict(date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), cpu=cpu, n_cpus=os.cpu_count(),
+                    torch=torch.__version__, bf16_flags=flags, steps=steps, rounds=rounds,
+                    command=f"python benchmarks/bench_compile.py --threads {threads} --variants {variants} --out {out}")
+        with open(out, 'w') as fh: json.dump(dict(meta=meta, rows=rows), fh, indent=1)

@@ -105,7 +105,7 @@ train_main = console_main(urbanssl_train)
 DEMO_METHODS = ('simclr', 'byol', 'supervised', 'random')
 _BYOL = dict(lr=1e-3, tau=0.99, tau_schedule='cosine', hidden_dim=1024, out_dim=256)
 DEMO_PRESETS = {   # `common`: every method (the baselines too) gets the same backbone and augmentations
-    'quick': dict(folds='1,2', synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
+    'quick': dict(folds='1,2', jobs=1, synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
                   methods=dict(simclr=dict(epochs=60, batch_size=128), byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=50, batch_size=64),
                                supervised=dict(epochs=50, batch_size=64), random=dict())),
     'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0), common=dict(augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
@@ -202,11 +202,12 @@ def demo_data(data=None, preset:str='quick', synth:dict|None=None, checkset:bool
 # %% ../nbs/18_cli.ipynb #92482751
 _JOB_ORDER = ('byol', 'simclr', 'supervised', 'random')   # the longest first: a process that comes free takes the next one
 
-def demo_jobs(jobs:int|None, workers:int, device:str='auto', n_methods:int=len(DEMO_METHODS)) -> tuple:
-    "(processes, torch threads in each) for `run_demo`: `jobs` (None: 1) processes on a CPU outside `torchrun`, else 1."
-    if jobs is not None and int(jobs) < 1: raise ValueError(f"--jobs {jobs}: expected 1 or more (or leave it out: 1)")
+def demo_jobs(jobs:int|None, workers:int, device:str='auto', n_methods:int=len(DEMO_METHODS),
+              default:int=1) -> tuple: # `default`: the preset's processes, used when `jobs` is None
+    "(processes, torch threads in each) for `run_demo`: `jobs` (None: the preset's `default`) processes on a CPU outside `torchrun`, else 1."
+    if jobs is not None and int(jobs) < 1: raise ValueError(f"--jobs {jobs}: expected 1 or more (or leave it out: the preset's {default})")
     threads = int(workers) or (os.cpu_count() or 1)
-    if jobs is None: jobs = 1   # two at once is faster on a CPU but not the default: see the markdown below
+    if jobs is None: jobs = default   # the preset's: see the markdown below
     if int(jobs) > 1 and (get_device(device).type != 'cpu' or int(os.environ.get('WORLD_SIZE', 1)) > 1): jobs = 1   # one GPU, or torchrun
     jobs = max(1, min(int(jobs), n_methods))
     return jobs, (int(workers) if jobs == 1 else max(1, threads // jobs))
@@ -276,7 +277,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
              cache_dir=None,             # spectrogram store cache
              device:str='auto',          # auto, cpu or cuda
              workers:int=2,              # torch CPU threads in all (0: every core)
-             jobs:int|None=None,         # methods run at once on a CPU, each in its own process with workers // jobs threads (default 1)
+             jobs:int|None=None,         # methods run at once on a CPU, each in its own process with workers // jobs threads (default: the preset's)
              progress:bool=True, verbose:bool=True,
              **overrides) -> pd.DataFrame:  # training settings applied to every method
     "Run the demo comparison; returns the table and writes it to `out`."
@@ -286,7 +287,7 @@ def run_demo(out='demo_out',            # output folder: one run directory per m
     folds = folds or p['folds']
     root, kind = demo_data(data, preset, synth, checkset, progress)
     store = load_store(root, cache_dir=cache_dir, progress=progress)
-    jobs, threads = demo_jobs(jobs, workers, device, len(methods))
+    jobs, threads = demo_jobs(jobs, workers, device, len(methods), p.get('jobs', 1))
     if verbose: print(f"{len(store)} clips ({kind}) in {readable_path(root)} ({time.time() - t0:.0f} s); "
                       + (f"torch threads: {workers}" if jobs == 1 else f"{jobs} methods at once, {threads} torch thread(s) each")
                       + " (--workers N, --jobs N to change)")
