@@ -13,13 +13,6 @@ from contextlib import nullcontext
 from fastcore.script import call_parse
 
 
-def cpu_bf16_flags() -> list[str]:
-    "The bf16 flags of this CPU (avx512_bf16, amx_bf16) found in /proc/cpuinfo; empty where there are none or no such file."
-    try: flags = next((l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags')), [])
-    except OSError: return []
-    return sorted(set(flags) & {'avx512_bf16', 'amx_bf16'})
-
-
 def make_step(method:str, batch:int, width:int, variant:str):
     "A closure running one training step of `method` in `variant` ('fp32', 'bf16' autocast or 'compiled' fp32)."
     import torch
@@ -50,7 +43,8 @@ def main(threads:str='2,1',         # torch thread counts, comma-separated (2: o
          out:str=None):             # also write the rows as JSON here
     "Print ms per step of each variant against fp32 eager, measured in the same run."
     import platform, torch
-    flags, rows = cpu_bf16_flags(), []
+    from urbanssl.distributed import cpu_bf16_units
+    flags, rows = cpu_bf16_units(), []
     vs = [v for v in variants.split(',') if v != 'bf16' or flags]
     try: cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
     except OSError: cpu = platform.processor()

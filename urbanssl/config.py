@@ -12,7 +12,7 @@ from fastcore.basics import patch
 from .simclr import SimCLR, VIEWS
 from .recipes import CROP_VIEWS, CROP_WHERE
 from .byol import BYOL
-from .distributed import CPU_PRECISIONS, resolve_cpu_precision
+from .distributed import resolve_cpu_precision
 
 # %% auto #0
 __all__ = ['METHODS', 'BASELINES', 'PROTOCOLS', 'PHASES', 'METHOD_FIELDS', 'LEGACY_VALUES', 'MONITOR_FIELDS', 'check_method',
