@@ -460,6 +460,13 @@ class EventCrop(BatchAugment):
 
     def weights(self, x:torch.Tensor) -> torch.Tensor:
         "Per-frame anchor weights (B, T): power above the floor, or all ones where no frame rises above it."
+        memo = self.__dict__.get('_memo')   # `Augment.pair` cuts both views from one batch: its weights are computed once
+        if memo is not None and memo[0] is x and memo[1] == x._version: return memo[2]
+        w = self._weights(x)
+        self.__dict__['_memo'] = (x, x._version, w)
+        return w
+
+    def _weights(self, x:torch.Tensor) -> torch.Tensor:
         p = to_power(x.float(), self.top_db).mean(dim=(1, 2))[:, None]                    # (B, 1, T) mean power per frame
         p = F.avg_pool1d(p, self.smooth, 1, self.smooth // 2, count_include_pad=False)[:, 0, :x.shape[-1]]
         med = p.median(1, keepdim=True).values

@@ -105,8 +105,8 @@ train_main = console_main(urbanssl_train)
 DEMO_METHODS = ('simclr', 'byol', 'supervised', 'random')
 _BYOL = dict(lr=1e-3, tau=0.99, tau_schedule='cosine', hidden_dim=1024, out_dim=256)
 DEMO_PRESETS = {   # `common`: every method (the baselines too) gets the same backbone and augmentations
-    'quick': dict(folds='1,2', jobs=1, synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
-                  methods=dict(simclr=dict(epochs=60, batch_size=128), byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=50, batch_size=64),
+    'quick': dict(folds='1,2', jobs=1, synth=dict(n_per_class=10, n_folds=10, seed=0), common=dict(cnn_width=16, augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=10),
+                  methods=dict(simclr=dict(epochs=60, batch_size=128, cpu_precision='auto'), byol=dict(_BYOL, tau=0.999, tau_schedule='constant', epochs=50, batch_size=64),
                                supervised=dict(epochs=50, batch_size=64), random=dict())),
     'long':  dict(folds='1-3', synth=dict(n_per_class=20, n_folds=10, seed=0), common=dict(augment='byol_a', crop_s=2.0, crop_where='energy', knn_every=5),
                   methods=dict(simclr=dict(epochs=200, batch_size=256), byol=dict(_BYOL, epochs=200, batch_size=32),
@@ -325,7 +325,7 @@ def urbanssl_demo(
     suite:store_true=False, # run the evaluation suite instead: the preset on the dev set's ten folds and on every registered eval set (resumable; --out default suite_out)
     encoder:str=None,     # also a row for this HEAR module (--method frozen of urbanssl_train; imported and run as your own code), e.g. urbanssl.hear
     encoder_weights:str=None, # the module's load_model argument (an urbanssl run directory: each fold scored with its own checkpoint)
-    cpu_precision:str=None, # on a CPU: fp32, bf16 or auto (bf16 where the CPU has AMX or AVX512-BF16 units); default: the preset's (quick: fp32)
+    cpu_precision:str=None, # on a CPU: fp32, bf16 or auto (bf16 where the CPU has AMX or AVX512-BF16 units); default: the preset's (quick: auto for SimCLR, fp32 for the rest); given, it applies to every method
 ):
     "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K or your data."
     prec = {} if cpu_precision is None else dict(cpu_precision=cpu_precision)

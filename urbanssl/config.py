@@ -87,8 +87,8 @@ class TrainConfig:
                                    '(the same at every label fraction); 0: `epochs` epochs')
     knn_k:int = _opt(20, 'kNN monitor: neighbours')
     knn_temperature:float|None = _opt(0.07, 'kNN monitor: vote temperature')
-    knn_every:int = _opt(1, 'kNN monitor: every N pretraining epochs and after the last (it only reports: the training and '
-                            'every result are the same whatever N is)')
+    knn_every:int = _opt(1, 'monitors (kNN accuracy and SSL loss on the validation clips): every N pretraining epochs and after '
+                            'the last (they only report: the training and every result are the same whatever N is)')
     eval_batch_size:int = _opt(256, 'batch size of feature extraction and evaluation')
     epochs:int|None = _opt(None, 'training epochs (pretraining; supervised training from scratch: the most, it stops early on its validation split)')
     lr:float|None = _opt(None, 'Adam learning rate')

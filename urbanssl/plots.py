@@ -124,13 +124,15 @@ def plot_training_curves(runs: Run|str|list, # one run or several to overlay (e.
             if folds:
                 for _, g in h.groupby('fold'):
                     al.plot(g['epoch'], g['train_loss'], color=col, lw=.7, alpha=.3)
-                    al.plot(g['epoch'], g['val_loss'], color=col, lw=.7, alpha=.3, ls='--')
-                    v = g.dropna(subset=['val_accuracy'])   # the kNN monitor may skip epochs (knn_every)
+                    vl = g.dropna(subset=['val_loss'])      # the monitors may skip epochs (knn_every)
+                    al.plot(vl['epoch'], vl['val_loss'], color=col, lw=.7, alpha=.3, ls='--')
+                    v = g.dropna(subset=['val_accuracy'])
                     if len(v): aa.plot(v['epoch'], v['val_accuracy'], color=col, lw=.7, alpha=.3)
             m = h.groupby('epoch')[['train_loss', 'val_loss', 'val_accuracy']].mean()
             kw = dict(color=col, lw=2, marker='o' if len(m) <= 12 else None, ms=3)
             al.plot(m.index, m['train_loss'], label=f'{r.name} train', **kw)
-            if m['val_loss'].notna().any(): al.plot(m.index, m['val_loss'], ls='--', label=f'{r.name} val', **kw)
+            vl = m['val_loss'].dropna()
+            if len(vl): al.plot(vl.index, vl, ls='--', label=f'{r.name} val', **{**kw, 'marker': 'o' if len(vl) <= 12 else None})
             v = m['val_accuracy'].dropna()
             if len(v): aa.plot(v.index, v, label=r.name, **{**kw, 'marker': 'o' if len(v) <= 12 else None})
         al.set(title=f'{ph}: loss', xlabel='epoch', ylabel='loss'); al.legend(fontsize=8)

@@ -243,8 +243,9 @@ def pretrain(self:FoldTrainer, start:int=0, opt_state=None, scaler_state=None):
         kw = self.epoch_kwargs('pretrain', ep)
         for g in opt.param_groups: g['lr'] = epoch_lr(c, ep)
         loss = ssl_epoch(model, self.x, self.train_idx, self.augment, opt, scaler, **kw)
-        val = ssl_val_loss(self.ssl, self.x, self.val_idx, self.augment, c.eval_batch_size, kw['seed'], self.device)
         monitor = len(self.val_idx) and ((ep + 1) % c.knn_every == 0 or ep + 1 == c.epochs)   # NaN on the epochs between
+        val = (ssl_val_loss(self.ssl, self.x, self.val_idx, self.augment, c.eval_batch_size, kw['seed'], self.device)
+               if monitor else float('nan'))
         knn = (knn_monitor(self.backbone, self.x, self.fit_idx, self.val_idx, self.y, len(self.class_names), c.knn_k,
                            c.knn_temperature, c.eval_batch_size, self.device) if monitor else float('nan'))
         self.log('pretrain', ep + 1, loss, val, knn)
