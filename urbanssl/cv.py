@@ -16,7 +16,7 @@ from .data import SpecConfig, load_store
 from .splits import fold_split, parse_folds
 from .checkpoint import write_text_atomic, load_checkpoint
 from .rundir import ckpt_name, fold_checkpoints, _json_safe, summarise, write_outputs, check_writable, run_lock
-from .distributed import get_device, init_distributed, dist_env, barrier, seed_everything, keep_freed_memory
+from .distributed import get_device, init_distributed, dist_env, barrier, seed_everything
 from .config import make_config, resume_diff, RunData, RunPlace, run_record, plan_phases
 from .train import FoldTrainer
 
@@ -111,7 +111,6 @@ def run_cv(data,                      # dataset root (any layout urbanssl.data k
            **config) -> dict:         # training settings overriding `make_config`'s defaults
     "Cross-validate `method` over the held-out `folds`; writes the run directory and returns results.json's content."
     config = make_config(method, protocol, **config)
-    keep_freed_memory()                             # speed only: no number depends on the allocator
     dev, threads = get_device(device), torch.get_num_threads()
     if workers: torch.set_num_threads(int(workers))
     created = init_distributed(dev)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_distributed.ipynb #f52f66fb
 from __future__ import annotations
-import ctypes, ctypes.util, math, os, platform, random, zlib
+import math, os, random, zlib
 import contextvars
 from contextlib import contextmanager, nullcontext
 import numpy as np
@@ -14,8 +14,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 # %% auto #0
 __all__ = ['CPU_PRECISIONS', 'get_device', 'derive_seed', 'seed_everything', 'cpu_bf16_units', 'resolve_cpu_precision',
-           'cpu_precision', 'keep_freed_memory', 'autocast_for', 'make_scaler', 'dist_env', 'init_distributed',
-           'barrier', 'unwrap', 'reduce_mean', 'shard_indices', 'epoch_batches', 'memory_format', 'load_batch']
+           'cpu_precision', 'autocast_for', 'make_scaler', 'dist_env', 'init_distributed', 'barrier', 'unwrap',
+           'reduce_mean', 'shard_indices', 'epoch_batches', 'memory_format', 'load_batch']
 
 # %% ../nbs/07_distributed.ipynb #9acc4c5a
 def get_device(device:str='auto') -> torch.device:
@@ -66,23 +66,6 @@ def cpu_precision(precision:str='fp32'):
 def _amp_dtype(device:torch.device):
     if device.type != 'cuda': return _CPU_AMP.get() if device.type == 'cpu' else None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-# %% ../nbs/07_distributed.ipynb #d5c18b63
-_MALLOC_KEPT = []   # set once per process by `keep_freed_memory`
-
-def keep_freed_memory() -> bool:
-    """Tell glibc's allocator to keep freed memory for reuse instead of handing it back to the system (and faulting it in
-    again at the next step): a 32-MB mmap threshold and no trimming, once per process. It changes no number, only
-    speed and resident memory. Off where libc is not glibc, or when `URBANSSL_MALLOC=default`; returns whether it is on."""
-    if _MALLOC_KEPT: return _MALLOC_KEPT[0]
-    ok = False
-    if os.environ.get('URBANSSL_MALLOC', 'keep') != 'default' and platform.libc_ver()[0] == 'glibc':
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-            ok = bool(libc.mallopt(-3, 32 * 2**20)) and bool(libc.mallopt(-1, 2**31 - 1))   # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
-        except (OSError, AttributeError): ok = False
-    _MALLOC_KEPT.append(ok)
-    return ok
 
 # %% ../nbs/07_distributed.ipynb #6dafbc23
 def autocast_for(device:torch.device):
