@@ -13,9 +13,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 # %% auto #0
-__all__ = ['CPU_PRECISIONS', 'get_device', 'derive_seed', 'seed_everything', 'cpu_bf16_units', 'resolve_cpu_precision',
-           'cpu_precision', 'autocast_for', 'make_scaler', 'dist_env', 'init_distributed', 'barrier', 'unwrap',
-           'reduce_mean', 'shard_indices', 'epoch_batches', 'memory_format', 'load_batch']
+__all__ = ['CPU_PRECISIONS', 'AUTO_BF16_UNITS', 'get_device', 'derive_seed', 'seed_everything', 'cpu_bf16_units',
+           'resolve_cpu_precision', 'cpu_precision', 'autocast_for', 'make_scaler', 'dist_env', 'init_distributed',
+           'barrier', 'unwrap', 'reduce_mean', 'shard_indices', 'epoch_batches', 'memory_format', 'load_batch']
 
 # %% ../nbs/07_distributed.ipynb #9acc4c5a
 def get_device(device:str='auto') -> torch.device:
@@ -50,11 +50,13 @@ def cpu_bf16_units(cpuinfo:str='/proc/cpuinfo') -> list[str]:
     except OSError: return []
     return sorted(set(flags) & {'amx_bf16', 'avx512_bf16'})
 
+AUTO_BF16_UNITS = ('amx_bf16',)   # where `auto` picks bf16: the gate passed on an AMX CPU and failed on one with AVX512-BF16 only
+
 def resolve_cpu_precision(precision:str, units=None) -> str:
-    "`fp32` or `bf16`: `auto` is `bf16` where the CPU has bf16 units (`units`, default `cpu_bf16_units()`), else `fp32`."
+    "`fp32` or `bf16`: `auto` is `bf16` where the CPU has AMX (`units`, default `cpu_bf16_units()`), else `fp32`."
     if precision not in CPU_PRECISIONS: raise ValueError(f"cpu_precision must be one of {', '.join(CPU_PRECISIONS)}, got {precision!r}")
     if precision != 'auto': return precision
-    return 'bf16' if (cpu_bf16_units() if units is None else units) else 'fp32'
+    return 'bf16' if set(cpu_bf16_units() if units is None else units) & set(AUTO_BF16_UNITS) else 'fp32'
 
 @contextmanager
 def cpu_precision(precision:str='fp32'):
