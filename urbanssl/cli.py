@@ -325,7 +325,7 @@ def urbanssl_demo(
     suite:store_true=False, # run the evaluation suite instead: the preset on the dev set's ten folds and on every registered eval set (resumable; --out default suite_out)
     encoder:str=None,     # also a row for this HEAR module (--method frozen of urbanssl_train; imported and run as your own code), e.g. urbanssl.hear
     encoder_weights:str=None, # the module's load_model argument (an urbanssl run directory: each fold scored with its own checkpoint)
-    cpu_precision:str=None, # on a CPU: fp32, bf16 or auto (bf16 where the CPU has AMX or AVX512-BF16 units); default: the preset's (quick: auto for SimCLR, fp32 for the rest); given, it applies to every method
+    cpu_precision:str=None, # on a CPU: fp32, bf16 or auto (bf16 where the CPU has AMX units); default: the preset's (quick: auto for SimCLR, fp32 for the rest); given, it applies to every method
 ):
     "SimCLR, BYOL, supervised and random-init baselines (linear protocol, cnn backbone) on a synthetic UrbanSound8K or your data."
     prec = {} if cpu_precision is None else dict(cpu_precision=cpu_precision)

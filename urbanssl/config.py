@@ -115,7 +115,7 @@ class TrainConfig:
     crop_where:str = _opt('uniform', "with crop_s: where each segment is cut: uniform (anywhere in the clip) or energy (around "
                                      "frames whose power stands above the clip's noise floor, so a short event is in the view)")
     cpu_precision:str = _opt('fp32', 'on a CPU: fp32, bf16 (bfloat16 autocast of the forward passes) or auto (bf16 where the '
-                                     'CPU has AMX or AVX512-BF16 units, else fp32; stored as the value it resolved to). CUDA '
+                                     'CPU has AMX units, where its gate passed, else fp32; stored as the value it resolved to). CUDA '
                                      'runs use autocast whatever this says')
 
     def __post_init__(self):
