@@ -129,12 +129,12 @@ def plot_training_curves(runs: Run|str|list, # one run or several to overlay (e.
                     v = g.dropna(subset=['val_accuracy'])
                     if len(v): aa.plot(v['epoch'], v['val_accuracy'], color=col, lw=.7, alpha=.3)
             m = h.groupby('epoch')[['train_loss', 'val_loss', 'val_accuracy']].mean()
-            kw = dict(color=col, lw=2, marker='o' if len(m) <= 12 else None, ms=3)
-            al.plot(m.index, m['train_loss'], label=f'{r.name} train', **kw)
+            kw, mk = dict(color=col, lw=2, ms=3), lambda s: 'o' if len(s) <= 12 else None   # markers on short curves only
+            al.plot(m.index, m['train_loss'], label=f'{r.name} train', marker=mk(m), **kw)
             vl = m['val_loss'].dropna()
-            if len(vl): al.plot(vl.index, vl, ls='--', label=f'{r.name} val', **{**kw, 'marker': 'o' if len(vl) <= 12 else None})
+            if len(vl): al.plot(vl.index, vl, ls='--', label=f'{r.name} val', marker=mk(vl), **kw)
             v = m['val_accuracy'].dropna()
-            if len(v): aa.plot(v.index, v, label=r.name, **{**kw, 'marker': 'o' if len(v) <= 12 else None})
+            if len(v): aa.plot(v.index, v, label=r.name, marker=mk(v), **kw)
         al.set(title=f'{ph}: loss', xlabel='epoch', ylabel='loss'); al.legend(fontsize=8)
         aa.set(title=f"{ph}: {'kNN ' if ph == 'pretrain' else ''}accuracy on the validation split" if ph in ('pretrain', 'probe') else f'{ph}: held-out accuracy',
                xlabel='epoch', ylabel='accuracy')
