@@ -72,6 +72,27 @@ def method_overrides(overrides:dict, method:str) -> dict:
     return {**{k: v for k, v in overrides.items() if not isinstance(v, dict)}, **overrides.get(method, {})}
 
 
+BUILD_KEYS = ('relu_before_pool',)   # variant keys that say how the model is built, not settings of the demo's config
+
+def setting_overrides(overrides:dict) -> dict:
+    "A variant's overrides without `BUILD_KEYS`: what goes to `demo_config`."
+    return {k: v for k, v in overrides.items() if k not in BUILD_KEYS}
+
+
+@contextlib.contextmanager
+def block_order(relu_before_pool:bool):
+    "With `relu_before_pool`, SpecCNN built as before issue 24: conv-BN-ReLU-maxpool (the same numbers; the ReLU on the full map)."
+    import torch.nn as nn
+    import urbanssl.backbone as bb
+    new = bb.conv_block
+    def old(ni, nf, stride=1, pool=True):
+        b = new(ni, nf, stride, pool)
+        return nn.Sequential(b[0], b[1], nn.ReLU(inplace=True), nn.MaxPool2d(2)) if pool else b
+    if relu_before_pool: bb.conv_block = old
+    try: yield
+    finally: bb.conv_block = new
+
+
 def task_phases(t:dict) -> dict:
     "The demo's recipe (preset `t['preset']`, with `t['overrides']`) on fold `t['fold']` of the dev set, timed per phase."
     import torch
@@ -83,16 +104,17 @@ def task_phases(t:dict) -> dict:
     root, kind = demo_data(None, t.get('preset', 'quick'), progress=False)
     t0 = time.perf_counter(); store = load_store(root, progress=False); load_s = time.perf_counter() - t0
     out, methods = {}, t.get('methods', ['simclr', 'byol', 'supervised', 'random'])
-    with tempfile.TemporaryDirectory() as tmp:
+    ov = setting_overrides(t.get('overrides', {}))
+    with tempfile.TemporaryDirectory() as tmp, block_order(t.get('overrides', {}).get('relu_before_pool', False)):
         for m in methods:
             timer = PhaseTimer()
             with timer.installed():
                 t0 = time.perf_counter()
                 res = run_cv(store, m, 'linear', str(t['fold']), Path(tmp)/m, workers=t.get('threads', 2), progress=False,
-                             verbose=False, **demo_config(m, t.get('preset', 'quick'), **method_overrides(t.get('overrides', {}), m)))
+                             verbose=False, **demo_config(m, t.get('preset', 'quick'), **method_overrides(ov, m)))
                 wall = time.perf_counter() - t0
             f = res['folds'][0]
-            settings = demo_config(m, t.get('preset', 'quick'), **method_overrides(t.get('overrides', {}), m))
+            settings = demo_config(m, t.get('preset', 'quick'), **method_overrides(ov, m))
             out[m] = dict(wall_s=round(wall, 2), phases=phase_rows(timer, wall), accuracy=f['accuracy'], settings=settings,
                           cpu_precision=resolve_cpu_precision(settings.get('cpu_precision', 'fp32')),   # what ran ('auto' resolved)
                           probe_val_accuracy=f.get('probe_val_accuracy'), logreg_accuracy=f.get('logreg_accuracy'))
@@ -102,8 +124,9 @@ def task_phases(t:dict) -> dict:
 
 # (f)'s comparison: the speed levers off (as the demo ran before them) and on (the current preset), in the same run
 # (settings under a method's name apply to that method only, e.g. 'simclr': {'epochs': 60})
-PHASE_VARIANTS = {'before': {'knn_every': 1, 'cpu_precision': 'fp32'},   # issue 24's levers off: both monitors after every
-                                                                          # pretraining epoch, every method in float32
+PHASE_VARIANTS = {'before': {'knn_every': 1, 'cpu_precision': 'fp32',   # issue 24's levers off: both monitors after every
+                               'relu_before_pool': True},                 # pretraining epoch, every method in float32, and
+                                                                          # SpecCNN's ReLU before its max pool
                   'after': {}}                   # the demo preset as it is
 
 
